@@ -1,0 +1,38 @@
+"""Ports of the application layer: Protocols fed host values only (no JAX types)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from hackmatrix.application.config import TrainConfig
+
+
+@runtime_checkable
+class MetricsLogger(Protocol):
+    """An experiment tracker: receives the config once, then one record per update."""
+
+    def log_config(self, config: Mapping[str, object]) -> None: ...
+
+    def log_metrics(self, metrics: Mapping[str, float], step: int) -> None: ...
+
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class ConfigSource(Protocol):
+    """Yields a validated TrainConfig."""
+
+    def load(self) -> "TrainConfig": ...
+
+
+@runtime_checkable
+class CheckpointStore(Protocol):
+    """Saves and loads training checkpoints (host pytrees of numpy arrays plus metadata)."""
+
+    def save(self, step: int, payload: Mapping[str, Any], metadata: Mapping[str, Any]) -> str: ...
+
+    def load(self, path: str) -> tuple[dict[str, Any], dict[str, Any]]: ...
+
+    def latest(self) -> str | None: ...
