@@ -1,0 +1,281 @@
+"""Typed PPO configuration (observation-reward-metrics §5.1, §5.5, §5.6; README decision 10).
+
+``TrainConfig`` is a frozen dataclass whose field defaults are the CLI defaults.
+Field annotations are real types (no postponed annotations) so that adapters can
+build CLI flags from ``dataclasses.fields``; ``FIELD_TYPES`` gives the same
+information as ``(base_type, is_optional)`` pairs.
+
+``num_minibatches`` and ``update_epochs`` default to ``None`` ("unset"). When both
+are unset they resolve to 4 and 4 and are then auto-scaled for large batches
+(§5.5); a user value for either disables the scaling. Every instance is validated
+on construction (§5.6), including the divisibility check on the *resolved*
+number of minibatches.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import Any, Optional
+
+REFERENCE_BATCH = 256 * 128  # R of §5.5
+DEFAULT_MINIBATCHES = 4
+DEFAULT_EPOCHS = 4
+MAX_AUTO_MINIBATCHES = 64
+MIN_AUTO_EPOCHS = 2
+MIN_UPDATES = 3
+
+
+def auto_scale_for_batch_size(batch_size: int) -> tuple[int, int]:
+    """Return (num_minibatches, update_epochs) for a batch when the user set neither (§5.5).
+
+    Args:
+      batch_size: num_envs x num_steps.
+    Returns:
+      ``(4, 4)`` up to R = 32,768; above, with s = floor(B / R):
+      ``(min(4 s, 64), max(2, floor(4 / s)))``.
+    """
+    if batch_size <= REFERENCE_BATCH:
+        return DEFAULT_MINIBATCHES, DEFAULT_EPOCHS
+    scale = batch_size // REFERENCE_BATCH
+    num_minibatches = min(DEFAULT_MINIBATCHES * scale, MAX_AUTO_MINIBATCHES)
+    update_epochs = max(MIN_AUTO_EPOCHS, DEFAULT_EPOCHS // scale)
+    return num_minibatches, update_epochs
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """PPO hyperparameters; defaults follow observation-reward-metrics §5.1."""
+
+    num_envs: int = 256
+    num_steps: int = 128
+    total_timesteps: int = 10_000_000
+    learning_rate: float = 2.5e-4
+    gamma: float = 0.99
+    gae_lambda: float = 0.95
+    num_minibatches: Optional[int] = None  # None: 4, auto-scaled unless update_epochs is set
+    update_epochs: Optional[int] = None  # None: 4, auto-scaled unless num_minibatches is set
+    clip_eps: float = 0.2
+    vf_coef: float = 0.5
+    ent_coef: float = 0.15
+    max_grad_norm: float = 0.5
+    hidden_dim: int = 256
+    num_layers: int = 2
+    log_interval: int = 10  # updates per compiled chunk
+    seed: int = 0
+    eval_interval: int = 100  # kept for parity with the port; unused
+    save_interval: Optional[int] = None  # updates between checkpoints; None: every save_minutes
+    save_minutes: float = 10.0
+    checkpoint_dir: str = "checkpoints"
+    run_dir: Optional[str] = None
+    track_breakdown: bool = True  # aggregate the 15 reward/ means in jit
+    undo_depth: int = 8  # EnvParams.undo_depth
+    clear_undo_on_new_stage: bool = False  # EnvParams.clear_undo_on_new_stage
+
+    def __post_init__(self) -> None:
+        _check_types(self)
+        _validate(self)
+
+    # ---- resolution (§5.5) -------------------------------------------------
+    @property
+    def batch_size(self) -> int:
+        return self.num_envs * self.num_steps
+
+    @property
+    def is_auto_scaled(self) -> bool:
+        """True when the user set neither num_minibatches nor update_epochs."""
+        return self.num_minibatches is None and self.update_epochs is None
+
+    @property
+    def resolved_num_minibatches(self) -> int:
+        if self.is_auto_scaled:
+            return auto_scale_for_batch_size(self.batch_size)[0]
+        return DEFAULT_MINIBATCHES if self.num_minibatches is None else self.num_minibatches
+
+    @property
+    def resolved_update_epochs(self) -> int:
+        if self.is_auto_scaled:
+            return auto_scale_for_batch_size(self.batch_size)[1]
+        return DEFAULT_EPOCHS if self.update_epochs is None else self.update_epochs
+
+    @property
+    def minibatch_size(self) -> int:
+        return self.batch_size // self.resolved_num_minibatches
+
+    @property
+    def gradient_steps(self) -> int:
+        return self.resolved_num_minibatches * self.resolved_update_epochs
+
+    @property
+    def effective_total_timesteps(self) -> int:
+        """total_timesteps, raised to exactly 3 x batch_size when it is smaller."""
+        return max(self.total_timesteps, MIN_UPDATES * self.batch_size)
+
+    @property
+    def num_updates(self) -> int:
+        return self.effective_total_timesteps // self.batch_size
+
+    def auto_scale_for_batch_size(self) -> TrainConfig:
+        """Return a copy with num_minibatches, update_epochs and total_timesteps resolved.
+
+        Idempotent: the result has both values set, so resolving it again changes nothing.
+        """
+        return dataclasses.replace(
+            self,
+            num_minibatches=self.resolved_num_minibatches,
+            update_epochs=self.resolved_update_epochs,
+            total_timesteps=self.effective_total_timesteps,
+        )
+
+    resolve = auto_scale_for_batch_size
+
+    # ---- (de)serialisation -------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        """The fields as a plain dict (what the user set; derived values excluded)."""
+        return dataclasses.asdict(self)
+
+    def derived(self) -> dict[str, int]:
+        """Derived values, for logging next to the config."""
+        return {
+            "batch_size": self.batch_size,
+            "minibatch_size": self.minibatch_size,
+            "num_updates": self.num_updates,
+            "gradient_steps": self.gradient_steps,
+            "resolved_num_minibatches": self.resolved_num_minibatches,
+            "resolved_update_epochs": self.resolved_update_epochs,
+            "effective_total_timesteps": self.effective_total_timesteps,
+        }
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any]) -> TrainConfig:
+        """Build from a mapping; unknown keys and ill-typed values raise ValueError.
+
+        Strings (from env vars or CLI) and integral floats (``1e7`` in YAML) are
+        coerced to the field's type.
+        """
+        unknown = sorted(set(values) - set(FIELD_TYPES))
+        if unknown:
+            raise ValueError(
+                f"unknown TrainConfig field(s): {', '.join(unknown)}; "
+                f"known fields: {', '.join(FIELD_TYPES)}"
+            )
+        kwargs = {name: coerce_field(name, value) for name, value in values.items()}
+        return cls(**kwargs)
+
+
+def _base_and_optional(tp: Any) -> tuple[type, bool]:
+    args = getattr(tp, "__args__", None)
+    if args:  # Optional[X]
+        base = next(a for a in args if a is not type(None))
+        return base, True
+    return tp, False
+
+
+# Resolved at import: annotations are strings under ``from __future__ import annotations``.
+_NAMESPACE = {"int": int, "float": float, "str": str, "bool": bool, "Optional": Optional}
+FIELD_TYPES: dict[str, tuple[type, bool]] = {
+    f.name: _base_and_optional(eval(f.type, _NAMESPACE) if isinstance(f.type, str) else f.type)
+    for f in dataclasses.fields(TrainConfig)
+}
+FIELD_DEFAULTS: dict[str, Any] = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+_NONE = {"", "none", "null"}
+
+
+def coerce_field(name: str, value: Any) -> Any:
+    """Convert a raw value (str, int, float, bool, None) to the type of field ``name``."""
+    if name not in FIELD_TYPES:
+        raise ValueError(f"unknown TrainConfig field: {name}")
+    base, optional = FIELD_TYPES[name]
+    if isinstance(value, str) and base is not str:
+        text = value.strip().lower()
+        if optional and text in _NONE:
+            return None
+        if base is bool:
+            if text in _TRUE:
+                return True
+            if text in _FALSE:
+                return False
+            raise ValueError(f"{name} must be a boolean, got {value!r}")
+        try:
+            value = float(text) if base is float else _parse_int(text)
+        except ValueError:
+            raise ValueError(f"{name} must be {base.__name__}, got {value!r}") from None
+        return value
+    if value is None:
+        return None
+    if base is int and isinstance(value, float) and value.is_integer():
+        return int(value)
+    if base is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    return value
+
+
+def _parse_int(text: str) -> int:
+    text = text.replace("_", "")
+    try:
+        return int(text)
+    except ValueError:
+        as_float = float(text)  # accepts "1e7"
+        if not as_float.is_integer():
+            raise
+        return int(as_float)
+
+
+def _check_types(cfg: TrainConfig) -> None:
+    for name, (base, optional) in FIELD_TYPES.items():
+        value = getattr(cfg, name)
+        if value is None:
+            if optional:
+                continue
+            raise ValueError(f"{name} must be {base.__name__}, got None")
+        if base is float:
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        elif base is int:
+            ok = isinstance(value, int) and not isinstance(value, bool)
+        else:
+            ok = isinstance(value, base)
+        if not ok:
+            raise ValueError(f"{name} must be {base.__name__}, got {value!r}")
+
+
+def _validate(cfg: TrainConfig) -> None:
+    """Enforce observation-reward-metrics §5.6; each error names the field and value."""
+    for name in ("num_envs", "num_steps", "hidden_dim", "num_layers", "log_interval",
+                 "total_timesteps", "eval_interval", "undo_depth"):
+        value = getattr(cfg, name)
+        if value < 1:
+            raise ValueError(f"{name} must be >= 1, got {value}")
+    for name in ("num_minibatches", "update_epochs", "save_interval"):
+        value = getattr(cfg, name)
+        if value is not None and value < 1:
+            raise ValueError(f"{name} must be >= 1, got {value}")
+    if not 0.0 < cfg.gamma <= 1.0:
+        raise ValueError(f"gamma must be in (0, 1], got {cfg.gamma}")
+    if not 0.0 <= cfg.gae_lambda <= 1.0:
+        raise ValueError(f"gae_lambda must be in [0, 1], got {cfg.gae_lambda}")
+    for name in ("clip_eps", "learning_rate", "max_grad_norm", "save_minutes"):
+        value = getattr(cfg, name)
+        if not value > 0.0:
+            raise ValueError(f"{name} must be > 0, got {value}")
+    for name in ("vf_coef", "ent_coef"):
+        value = getattr(cfg, name)
+        if not value >= 0.0:
+            raise ValueError(f"{name} must be >= 0, got {value}")
+    if cfg.seed < 0:
+        raise ValueError(f"seed must be >= 0, got {cfg.seed}")
+    # Divisibility runs on the resolved (possibly auto-scaled) value (§5.5, §5.6).
+    batch = cfg.batch_size
+    minibatches = cfg.resolved_num_minibatches
+    source = "num_minibatches" if cfg.num_minibatches is not None else "num_minibatches (auto-scaled)"
+    if minibatches > batch:
+        raise ValueError(
+            f"{source} must be <= batch_size = num_envs x num_steps = {batch}, got {minibatches}"
+        )
+    if batch % minibatches != 0:
+        raise ValueError(
+            f"batch_size = num_envs x num_steps = {cfg.num_envs} x {cfg.num_steps} = {batch} "
+            f"must be divisible by {source} = {minibatches}"
+        )
