@@ -1,0 +1,56 @@
+"""UNDO history (game-rules §6.4): a ring buffer of snapshots (decision 3)."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from hackmatrix.domain.state import EnvParams, EnvState, Snapshot
+
+
+def push_snapshot(state: EnvState, snap: Snapshot, params: EnvParams) -> EnvState:
+    """Store ``snap`` at the head; the oldest entry is overwritten when full."""
+    head = state.undo_head
+    undo = jax.tree_util.tree_map(lambda buf, x: buf.at[head].set(x), state.undo, snap)
+    return state.replace(
+        undo=undo,
+        undo_head=(head + 1) % params.undo_depth,
+        undo_count=jnp.minimum(state.undo_count + 1, params.undo_depth),
+    )
+
+
+def clear_history(state: EnvState) -> EnvState:
+    return state.replace(undo_count=jnp.int32(0), undo_head=jnp.int32(0))
+
+
+def pop_and_restore(state: EnvState, params: EnvParams) -> EnvState:
+    """Restore the most recent snapshot (caller checks the history is not empty).
+
+    Restored enemies/transmissions lose their siphon and scheduled-task flags; stage,
+    exit, STEP, pending spawns and the scheduled timing are not restored.
+    """
+    top = (state.undo_head - 1) % params.undo_depth
+    snap = jax.tree_util.tree_map(lambda buf: buf[top], state.undo)
+    enemies = snap.enemies.replace(
+        from_siphon=jnp.zeros_like(snap.enemies.from_siphon),
+        from_scheduled=jnp.zeros_like(snap.enemies.from_scheduled),
+        stunned=jnp.zeros_like(snap.enemies.stunned),
+        disabled=jnp.zeros_like(snap.enemies.disabled),
+    )
+    trans = snap.transmissions.replace(
+        from_siphon=jnp.zeros_like(snap.transmissions.from_siphon),
+        from_scheduled=jnp.zeros_like(snap.transmissions.from_scheduled),
+    )
+    return state.replace(
+        player=snap.player,
+        board=snap.board,
+        enemies=enemies,
+        transmissions=trans,
+        turn=snap.turn,
+        owned=snap.owned,
+        show_activated=snap.show_activated,
+        scheduled_tasks_disabled=snap.scheduled_tasks_disabled,
+        atk_plus_uses=snap.atk_plus_uses,
+        undo_head=top,
+        undo_count=state.undo_count - 1,
+    )
