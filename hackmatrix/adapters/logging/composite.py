@@ -1,0 +1,38 @@
+"""Fan one stream of metrics out to several trackers (e.g. ``stdout,mlflow``)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from hackmatrix.application.ports import MetricsLogger
+
+
+class CompositeLogger:
+    """Forwards every call to each tracker in order.
+
+    Every tracker gets the call even when an earlier one raises; the first error
+    is re-raised afterwards. (Trackers built by the container are wrapped in
+    ``ResilientLogger`` and do not raise.)
+    """
+
+    def __init__(self, loggers: Sequence[MetricsLogger]) -> None:
+        self.loggers = list(loggers)
+
+    def log_config(self, config: Mapping[str, object]) -> None:
+        self._each(lambda logger: logger.log_config(config))
+
+    def log_metrics(self, metrics: Mapping[str, float], step: int) -> None:
+        self._each(lambda logger: logger.log_metrics(metrics, step))
+
+    def close(self) -> None:
+        self._each(lambda logger: logger.close())
+
+    def _each(self, call) -> None:  # type: ignore[no-untyped-def]
+        first_error: BaseException | None = None
+        for logger in self.loggers:
+            try:
+                call(logger)
+            except Exception as error:  # noqa: BLE001 - re-raised below
+                first_error = first_error or error
+        if first_error is not None:
+            raise first_error

@@ -1,0 +1,92 @@
+"""Keep training when a tracker fails: warn once, retry a little, then drop it."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping
+
+from hackmatrix.application.ports import MetricsLogger
+
+_log = logging.getLogger("hackmatrix.tracking")
+
+
+class ResilientLogger:
+    """Wraps a tracker so that its errors never reach the training loop.
+
+    On the first failure it logs ONE warning; each failed call is retried up to
+    ``retries`` times (``backoff_s`` apart). A call that still fails drops the
+    tracker: later calls are no-ops, so the run goes on with the other trackers
+    (whose records are unaffected). Construction errors are not caught: a
+    tracker that cannot start fails the run before any training happens.
+
+    Args:
+      inner: the tracker, or a zero-argument factory building it.
+      name: tracker name used in the warning.
+      retries: extra attempts per failed call.
+      backoff_s: pause before each retry.
+    """
+
+    def __init__(
+        self,
+        inner: MetricsLogger | Callable[[], MetricsLogger],
+        name: str,
+        retries: int = 2,
+        backoff_s: float = 0.2,
+    ) -> None:
+        if isinstance(inner, type) or not hasattr(inner, "log_metrics"):  # a factory
+            try:
+                inner = inner()  # type: ignore[operator]
+            except Exception as error:
+                raise RuntimeError(f"could not start the {name} tracker: {error}") from error
+        self.inner: MetricsLogger | None = inner  # type: ignore[assignment]
+        self.name = name
+        self.retries = retries
+        self.backoff_s = backoff_s
+        self.has_warned = False
+        self.is_dropped = False  # True once the tracker failed for good
+        self.failures = 0
+
+    def log_config(self, config: Mapping[str, object]) -> None:
+        self._call("log_config", lambda logger: logger.log_config(config))
+
+    def log_metrics(self, metrics: Mapping[str, float], step: int) -> None:
+        self._call(f"log_metrics(step={step})", lambda logger: logger.log_metrics(metrics, step))
+
+    def close(self) -> None:
+        if self.inner is None:
+            return
+        inner, self.inner = self.inner, None
+        try:
+            inner.close()
+        except Exception as error:  # noqa: BLE001 - closing must not fail the run
+            self._warn(f"{self.name} tracker failed to close: {error!r}")
+
+    def _call(self, what: str, call: Callable[[MetricsLogger], None]) -> None:
+        if self.inner is None:
+            return
+        for attempt in range(self.retries + 1):
+            try:
+                call(self.inner)
+                return
+            except Exception as error:  # noqa: BLE001 - a tracker must not stop training
+                self.failures += 1
+                if attempt == 0:
+                    self._warn(
+                        f"{self.name} tracker failed in {what}: {error!r}; retrying up to "
+                        f"{self.retries} time(s) and dropping it if they fail too (other trackers continue)"
+                    )
+                else:
+                    _log.debug("%s tracker retry %d failed: %r", self.name, attempt, error)
+                if attempt < self.retries:
+                    time.sleep(self.backoff_s)
+        _log.debug("%s tracker dropped after %d failures", self.name, self.failures)
+        self.inner = None
+        self.is_dropped = True
+
+    def _warn(self, message: str) -> None:
+        if not self.has_warned:
+            self.has_warned = True
+            _log.warning(message)
+        else:
+            _log.debug(message)
