@@ -1,0 +1,87 @@
+"""Gymnax-style wrapper around the domain engine: flat observations, info dict, auto-reset."""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from hackmatrix.domain.constants import NUM_ACTIONS, OBS_FLAT_SIZE, REWARD_KEYS
+from hackmatrix.domain.state import EnvParams
+
+INFO_STATE_KEYS = ("stage", "score", "hp")
+
+
+class HackMatrixEnv:
+    """The HackMatrix game as a single-agent env with automatic reset.
+
+    Observation: (1545,) float32 (observation-reward-metrics §1.5).
+    Action: int in [0, 28); ``action_mask(state)`` gives the valid ones (§2).
+    Reward: sum of the 15 breakdown components (§3.2), returned in ``info``.
+    Termination: death or victory. A finished episode is replaced on the same call
+    by a fresh game drawn with a key split off separately from the step key (§6 D27);
+    the returned observation and state are then the new game's, while ``info``
+    describes the step that ended (post-step, pre-reset ``stage``, ``score``, ``hp``).
+    """
+
+    num_actions = NUM_ACTIONS
+    obs_size = OBS_FLAT_SIZE
+
+    def __init__(self, params: EnvParams | None = None, engine: ModuleType | None = None):
+        self.params = EnvParams() if params is None else params
+        # The engine module is injectable so its API can be faked; default: the domain env.
+        self.engine = importlib.import_module("hackmatrix.domain.env") if engine is None else engine
+
+    def __hash__(self) -> int:  # static argument of jitted helpers
+        return hash((self.params, self.engine))
+
+    def __eq__(self, other: object) -> bool:
+        return (
+            isinstance(other, HackMatrixEnv)
+            and self.params == other.params
+            and self.engine is other.engine
+        )
+
+    def reset(self, key: jax.Array) -> tuple[jax.Array, Any]:
+        """Start a game. Returns (obs (1545,) float32, state)."""
+        state, obs = self.engine.reset(key, self.params)
+        return self.engine.flatten_observation(obs), state
+
+    def action_mask(self, state: Any) -> jax.Array:
+        """Valid actions of ``state``: (28,) bool."""
+        return self.engine.valid_actions(state)
+
+    def step(
+        self, key: jax.Array, state: Any, action: jax.Array
+    ) -> tuple[jax.Array, Any, jax.Array, jax.Array, dict[str, jax.Array]]:
+        """Play ``action``; auto-reset when the episode ends.
+
+        Returns:
+          obs (1545,) float32 (the new game's on done), state, reward () float32,
+          done () bool, info: ``stage``/``score``/``hp`` (int32, post-step) and the 15
+          REWARD_KEYS (float32).
+        """
+        key_step, key_reset = jax.random.split(key)
+        state_st, obs_st, reward, done, breakdown = self.engine.step(
+            state, action, key_step, self.params
+        )
+        state_re, obs_re = self.engine.reset(key_reset, self.params)
+        next_state = jax.tree_util.tree_map(
+            lambda fresh, cont: jnp.where(done, fresh, cont), state_re, state_st
+        )
+        next_obs = jnp.where(
+            done,
+            self.engine.flatten_observation(obs_re),
+            self.engine.flatten_observation(obs_st),
+        )
+        info = {
+            "stage": state_st.stage.astype(jnp.int32),
+            "score": state_st.player.score.astype(jnp.int32),
+            "hp": state_st.player.hp.astype(jnp.int32),
+        }
+        for name in REWARD_KEYS:
+            info[name] = breakdown[name].astype(jnp.float32)
+        return next_obs, next_state, reward.astype(jnp.float32), done.astype(jnp.bool_), info

@@ -1,0 +1,322 @@
+"""Action-masked PPO whose rollout and update compile into one XLA program.
+
+``make_train_chunk(config, env_params)`` returns a jitted ``train_chunk(runner, n)``
+that runs ``n`` (1 <= n <= config.log_interval) PPO updates in one call and returns
+per-update metrics, one scalar per metric per update (observation-reward-metrics §4,
+§5.4; README decisions 7-9). ``n`` is a traced argument, so the remainder chunk at the
+end of training reuses the same compiled program instead of compiling a second one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+from flax import struct
+
+from hackmatrix.application import distribution
+from hackmatrix.application.config import TrainConfig
+from hackmatrix.application.env_wrapper import HackMatrixEnv
+from hackmatrix.application.metrics import rollout_metrics
+from hackmatrix.application.network import ActorCritic, init_params
+from hackmatrix.domain.constants import REWARD_KEYS
+from hackmatrix.domain.state import EnvParams
+
+ADV_NORM_EPS = 1e-8
+
+
+class Transition(NamedTuple):
+    """One rollout step for N envs; obs/mask/log_prob/value belong to the pre-step o_t."""
+
+    obs: jax.Array  # (N, 1545) float32
+    mask: jax.Array  # (N, 28) bool
+    action: jax.Array  # (N,) int32
+    log_prob: jax.Array  # (N,) float32
+    value: jax.Array  # (N,) float32
+    reward: jax.Array  # (N,) float32
+    done: jax.Array  # (N,) bool
+
+
+class StepStats(NamedTuple):
+    """Per-step quantities reduced into metrics after the rollout."""
+
+    finished_return: jax.Array  # (N,) float32, the return of an episode ending here, else 0
+    finished_length: jax.Array  # (N,) int32, its length in steps, else 0
+    stage: jax.Array  # (N,) int32, post-step (pre-reset)
+    breakdown: dict[str, jax.Array]  # 15 x (N,) float32; empty when not tracked
+
+
+@struct.dataclass
+class RunnerState:
+    """Everything carried from one update to the next."""
+
+    params: Any  # network parameters
+    opt_state: Any  # optax state of make_optimizer(config)
+    env_state: Any  # batched EnvState, leading axis N
+    obs: jax.Array  # (N, 1545) float32, observation the next action is sampled from
+    episode_return: jax.Array  # (N,) float32, undiscounted return so far
+    episode_length: jax.Array  # (N,) int32, steps so far
+    key: jax.Array  # PRNG key
+
+
+def make_network(config: TrainConfig) -> ActorCritic:
+    return ActorCritic(hidden_dim=config.hidden_dim, num_layers=config.num_layers)
+
+
+def make_optimizer(config: TrainConfig) -> optax.GradientTransformation:
+    """Global-norm clipping, then Adam(lr, b1 0.9, b2 0.999, eps 1e-8) (§5.1)."""
+    return optax.chain(
+        optax.clip_by_global_norm(config.max_grad_norm),
+        optax.adam(config.learning_rate, b1=0.9, b2=0.999, eps=1e-8),
+    )
+
+
+def make_env(config: TrainConfig, env_params: EnvParams | None = None) -> HackMatrixEnv:
+    if env_params is None:
+        env_params = EnvParams(
+            undo_depth=config.undo_depth,
+            clear_undo_on_new_stage=config.clear_undo_on_new_stage,
+        )
+    return HackMatrixEnv(env_params)
+
+
+def init_runner_state(
+    config: TrainConfig, env: HackMatrixEnv, key: jax.Array | None = None
+) -> RunnerState:
+    """Fresh parameters (from a key split off PRNGKey(seed)), optimizer and N reset games."""
+    if key is None:
+        key = jax.random.PRNGKey(config.seed)
+    key, k_params, k_reset = jax.random.split(key, 3)
+    network = make_network(config)
+    params = init_params(network, k_params)
+    opt_state = make_optimizer(config).init(params)
+    # Jitted: an eager vmap of the reset dispatches thousands of small ops.
+    obs, env_state = jax.jit(jax.vmap(env.reset))(jax.random.split(k_reset, config.num_envs))
+    return RunnerState(
+        params=params,
+        opt_state=opt_state,
+        env_state=env_state,
+        obs=obs,
+        episode_return=jnp.zeros((config.num_envs,), jnp.float32),
+        episode_length=jnp.zeros((config.num_envs,), jnp.int32),
+        key=key,
+    )
+
+
+def compute_gae(
+    rewards: jax.Array,
+    values: jax.Array,
+    dones: jax.Array,
+    last_value: jax.Array,
+    gamma: float,
+    gae_lambda: float,
+) -> tuple[jax.Array, jax.Array]:
+    """Generalised advantage estimation over a time-major rollout (§5.4).
+
+    Args:
+      rewards, values, dones: (T, ...) with dones as bool or float.
+      last_value: (...) value of the observation after the last step.
+    Returns:
+      (advantages, returns) each (T, ...), returns = advantages + values.
+    """
+    not_done = 1.0 - dones.astype(jnp.float32)
+
+    def backward(carry, xs):
+        next_adv, next_value = carry
+        reward, value, nd = xs
+        delta = reward + gamma * next_value * nd - value
+        adv = delta + gamma * gae_lambda * nd * next_adv
+        return (adv, value), adv
+
+    init = (jnp.zeros_like(last_value), last_value)
+    _, advantages = jax.lax.scan(backward, init, (rewards, values, not_done), reverse=True)
+    return advantages, advantages + values
+
+
+class LossInfo(NamedTuple):
+    pg_loss: jax.Array
+    vf_loss: jax.Array
+    ent_loss: jax.Array
+    entropy: jax.Array
+    total_loss: jax.Array
+    approx_kl: jax.Array
+    clip_frac: jax.Array
+    ratio_max_dev: jax.Array  # max |rho - 1| over the minibatch
+
+
+class Minibatch(NamedTuple):
+    obs: jax.Array
+    mask: jax.Array
+    action: jax.Array
+    log_prob: jax.Array
+    advantage: jax.Array
+    target: jax.Array
+
+
+def ppo_loss(
+    params: Any,
+    apply_fn: Callable[..., tuple[jax.Array, jax.Array]],
+    batch: Minibatch,
+    clip_eps: float,
+    vf_coef: float,
+    ent_coef: float,
+) -> tuple[jax.Array, LossInfo]:
+    """Clipped PPO loss with per-minibatch advantage normalisation and unclipped value loss."""
+    logits, value = apply_fn(params, batch.obs)
+    all_log_probs = distribution.log_probs(logits, batch.mask)
+    log_prob = distribution.log_prob_of(all_log_probs, batch.action)
+    log_ratio = log_prob - batch.log_prob
+    ratio = jnp.exp(log_ratio)
+    adv = batch.advantage
+    adv = (adv - adv.mean()) / (adv.std() + ADV_NORM_EPS)
+    pg_loss = jnp.maximum(-adv * ratio, -adv * jnp.clip(ratio, 1.0 - clip_eps, 1.0 + clip_eps)).mean()
+    vf_loss = 0.5 * jnp.mean(jnp.square(value - batch.target))
+    entropy = distribution.entropy(all_log_probs).mean()
+    ent_loss = -entropy
+    total = pg_loss + vf_coef * vf_loss + ent_coef * ent_loss
+    info = LossInfo(
+        pg_loss=pg_loss,
+        vf_loss=vf_loss,
+        ent_loss=ent_loss,
+        entropy=entropy,
+        total_loss=total,
+        approx_kl=jnp.mean((ratio - 1.0) - log_ratio),
+        clip_frac=jnp.mean((jnp.abs(ratio - 1.0) > clip_eps).astype(jnp.float32)),
+        ratio_max_dev=jnp.max(jnp.abs(ratio - 1.0)),
+    )
+    return total, info
+
+
+def make_update_step(
+    config: TrainConfig, env: HackMatrixEnv
+) -> Callable[[RunnerState], tuple[RunnerState, dict[str, jax.Array]]]:
+    """One PPO update: T rollout steps on N envs, GAE, epochs x minibatches of SGD."""
+    num_envs, num_steps = config.num_envs, config.num_steps
+    batch_size = config.batch_size
+    num_minibatches = config.resolved_num_minibatches
+    update_epochs = config.resolved_update_epochs
+    minibatch_size = config.minibatch_size
+    track_breakdown = config.track_breakdown
+    network = make_network(config)
+    optimizer = make_optimizer(config)
+    batched_step = jax.vmap(env.step)
+    batched_mask = jax.vmap(env.action_mask)
+
+    def env_step(carry, _):
+        params, env_state, obs, ep_return, ep_length, key = carry
+        key, k_action, k_env = jax.random.split(key, 3)
+        mask = batched_mask(env_state)
+        logits, value = network.apply(params, obs)
+        action = distribution.sample(k_action, logits, mask)
+        log_prob = distribution.log_prob_of(distribution.log_probs(logits, mask), action)
+        next_obs, next_state, reward, done, info = batched_step(
+            jax.random.split(k_env, num_envs), env_state, action
+        )
+        ep_return = ep_return + reward
+        ep_length = ep_length + 1
+        stats = StepStats(
+            finished_return=jnp.where(done, ep_return, 0.0),
+            finished_length=jnp.where(done, ep_length, 0),
+            stage=info["stage"],
+            breakdown={k: info[k] for k in REWARD_KEYS} if track_breakdown else {},
+        )
+        ep_return = jnp.where(done, 0.0, ep_return)
+        ep_length = jnp.where(done, 0, ep_length)
+        transition = Transition(obs, mask, action, log_prob, value, reward, done)
+        return (params, next_state, next_obs, ep_return, ep_length, key), (transition, stats)
+
+    def minibatch_step(carry, batch: Minibatch):
+        params, opt_state = carry
+        grad_fn = jax.value_and_grad(ppo_loss, has_aux=True)
+        (_, info), grads = grad_fn(
+            params, network.apply, batch, config.clip_eps, config.vf_coef, config.ent_coef
+        )
+        updates, opt_state = optimizer.update(grads, opt_state, params)
+        return (optax.apply_updates(params, updates), opt_state), info
+
+    def update_step(runner: RunnerState) -> tuple[RunnerState, dict[str, jax.Array]]:
+        key, k_rollout, k_epochs = jax.random.split(runner.key, 3)
+        carry = (runner.params, runner.env_state, runner.obs,
+                 runner.episode_return, runner.episode_length, k_rollout)
+        carry, (traj, stats) = jax.lax.scan(env_step, carry, None, num_steps)
+        params, env_state, obs, ep_return, ep_length, _ = carry
+
+        _, last_value = network.apply(params, obs)
+        advantages, targets = compute_gae(
+            traj.reward, traj.value, traj.done, last_value, config.gamma, config.gae_lambda
+        )
+        flat = Minibatch(
+            obs=traj.obs, mask=traj.mask, action=traj.action, log_prob=traj.log_prob,
+            advantage=advantages, target=targets,
+        )
+        flat = jax.tree_util.tree_map(lambda x: x.reshape((batch_size,) + x.shape[2:]), flat)
+
+        def epoch(carry, k: jax.Array):
+            perm = jax.random.permutation(k, batch_size)
+            shuffled = jax.tree_util.tree_map(
+                lambda x: jnp.take(x, perm, axis=0).reshape(
+                    (num_minibatches, minibatch_size) + x.shape[1:]
+                ),
+                flat,
+            )
+            return jax.lax.scan(minibatch_step, carry, shuffled)
+
+        (params, opt_state), loss_info = jax.lax.scan(
+            epoch, (params, runner.opt_state), jax.random.split(k_epochs, update_epochs)
+        )
+        metrics = {
+            f"train/{name}": jnp.mean(getattr(loss_info, name))
+            for name in ("pg_loss", "vf_loss", "ent_loss", "entropy", "total_loss",
+                         "approx_kl", "clip_frac")
+        }
+        # Ratio on the first minibatch of the first epoch: exactly 1 (README decision 9).
+        metrics["debug/first_minibatch_ratio_max_dev"] = loss_info.ratio_max_dev[0, 0]
+        metrics.update(
+            rollout_metrics(
+                rewards=traj.reward, dones=traj.done, actions=traj.action,
+                finished_return=stats.finished_return, finished_length=stats.finished_length,
+                stage=stats.stage, breakdown=stats.breakdown,
+            )
+        )
+        new_runner = RunnerState(
+            params=params, opt_state=opt_state, env_state=env_state, obs=obs,
+            episode_return=ep_return, episode_length=ep_length, key=key,
+        )
+        return new_runner, metrics
+
+    return update_step
+
+
+def make_train_chunk(
+    config: TrainConfig,
+    env_params: EnvParams | None = None,
+    *,
+    env: HackMatrixEnv | None = None,
+) -> Callable[[RunnerState, jax.Array], tuple[RunnerState, dict[str, jax.Array]]]:
+    """Jitted ``train_chunk(runner, num_updates) -> (runner, metrics)``.
+
+    ``num_updates`` (int32, 1..config.log_interval) updates run in a loop inside the
+    program; ``metrics`` maps each key to a (log_interval,) array whose first
+    ``num_updates`` entries are that many updates' values, in order (no averaging).
+    """
+    env = make_env(config, env_params) if env is None else env
+    update_step = make_update_step(config, env)
+    chunk = config.log_interval
+
+    def train_chunk(runner: RunnerState, num_updates: jax.Array):
+        shapes = jax.eval_shape(update_step, runner)[1]
+        buffer = jax.tree_util.tree_map(lambda s: jnp.zeros((chunk,) + s.shape, s.dtype), shapes)
+
+        def body(i, carry):
+            runner, buffer = carry
+            runner, metrics = update_step(runner)
+            buffer = jax.tree_util.tree_map(lambda b, m: b.at[i].set(m), buffer, metrics)
+            return runner, buffer
+
+        n = jnp.clip(jnp.asarray(num_updates, jnp.int32), 0, chunk)
+        return jax.lax.fori_loop(0, n, body, (runner, buffer))
+
+    return jax.jit(train_chunk, donate_argnums=(0,))

@@ -1,0 +1,26 @@
+"""Shared fixtures: one tiny training run and one wrapper, compiled once per session."""
+
+from __future__ import annotations
+
+import pytest
+
+from hackmatrix.application.config import TrainConfig
+from tests.application.fakes import FakeCheckpointStore, RecordingLogger
+
+TINY = dict(num_envs=8, num_steps=16, hidden_dim=32, log_interval=2, seed=0)
+
+
+@pytest.fixture(scope="session")
+def tiny_config() -> TrainConfig:
+    # 5 updates in chunks of 2, 2, 1: exercises the remainder chunk.
+    return TrainConfig(**TINY, total_timesteps=5 * 8 * 16, save_interval=2)
+
+
+@pytest.fixture(scope="session")
+def training_run(tiny_config):
+    from hackmatrix.application.use_cases import TrainPolicy
+
+    logger = RecordingLogger()
+    store = FakeCheckpointStore()
+    result = TrainPolicy(tiny_config, logger, checkpoints=store).run()
+    return result, logger, store
