@@ -1,0 +1,215 @@
+"""Shared fixtures and helpers for the spec-driven domain tests.
+
+Everything that runs the engine goes through the jitted functions below, created once
+per test session (module level) so that each compiles once: ``STEP`` (single state),
+``VALID`` and ``OBSERVE``. The rollout tests compile their own ``lax.scan`` once.
+Statistical tests loop the single jitted step over many keys (one compile, cheap calls).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from hackmatrix.domain import env, scenario
+from hackmatrix.domain.constants import REWARD_KEYS
+
+PARAMS = env.DEFAULT_PARAMS
+TOL = 1e-5
+
+STEP = jax.jit(env.step)
+VALID = jax.jit(env.valid_actions)
+OBSERVE = jax.jit(env.observe)
+
+PROGRAMS = (
+    "PUSH", "PULL", "CRASH", "WARP", "POLY", "WAIT", "DEBUG", "ROW", "COL", "UNDO",
+    "STEP", "SIPH+", "EXCH", "SHOW", "RESET", "CALM", "D_BOM", "DELAY", "ANTI-V",
+    "SCORE", "REDUC", "ATK+", "HACK",
+)
+ACTION = {name: 5 + i for i, name in enumerate(PROGRAMS)}
+UP, DOWN, LEFT, RIGHT, SIPHON = 0, 1, 2, 3, 4
+M8 = [0, 1, 2, 3, 10, 15, 16, 17, 18, 20, 24, 26]  # observation-reward-metrics §2.5 M8
+
+
+@pytest.fixture(scope="session")
+def step_fn():
+    return STEP
+
+
+@pytest.fixture(scope="session")
+def valid_fn():
+    return VALID
+
+
+@pytest.fixture(scope="session")
+def observe_fn():
+    return OBSERVE
+
+
+# --- scenario helpers -------------------------------------------------------------------
+
+def scen(row: int = 0, col: int = 0, *, enemies=(), transmissions=(), blocks=(), resources=(),
+         owned=(), stage: int = 1, turn: int = 0, show: bool = False, calm: bool = False,
+         **player: Any) -> dict:
+    """A scenario dict (shared/golden/README.md format) with the player at (row, col)."""
+    return {
+        "player": {"row": row, "col": col, **player},
+        "enemies": [dict(e) for e in enemies],
+        "transmissions": [dict(t) for t in transmissions],
+        "blocks": [dict(b) for b in blocks],
+        "resources": [dict(r) for r in resources],
+        "owned_programs": list(owned),
+        "stage": stage, "turn": turn,
+        "show_activated": show, "scheduled_tasks_disabled": calm,
+    }
+
+
+def enemy(kind: str, row: int, col: int, hp: int | None = None, **flags) -> dict:
+    max_hp = {"virus": 2, "daemon": 3, "glitch": 2, "cryptog": 2}[kind]
+    return {"type": kind, "row": row, "col": col, "hp": max_hp if hp is None else hp, **flags}
+
+
+def trans(row: int, col: int, turns: int = 1, kind: str = "daemon") -> dict:
+    return {"row": row, "col": col, "turns_remaining": turns, "enemy_type": kind}
+
+
+def data_block(row: int, col: int, points: int, spawn: int | None = None, siphoned: bool = False) -> dict:
+    return {"row": row, "col": col, "kind": "data", "points": points,
+            "spawn_count": points if spawn is None else spawn, "siphoned": siphoned}
+
+
+def prog_block(row: int, col: int, program: str, spawn: int = 0, siphoned: bool = False) -> dict:
+    return {"row": row, "col": col, "kind": "program", "program": program,
+            "spawn_count": spawn, "siphoned": siphoned}
+
+
+def res(row: int, col: int, credits: int = 0, energy: int = 0, data_siphon: bool = False) -> dict:
+    return {"row": row, "col": col, "credits": credits, "energy": energy, "data_siphon": data_siphon}
+
+
+def build(d: dict, params=PARAMS):
+    return scenario.build(d, params)
+
+
+def rich(row: int = 2, col: int = 2, **kw) -> dict:
+    """observation-reward-metrics §2.5 'rich': 20 credits, 20 energy, all 23 programs owned."""
+    player = {"credits": 20, "energy": 20}
+    player.update({k: kw.pop(k) for k in list(kw) if k in ("hp", "credits", "energy", "data_siphons",
+                                                          "attack_damage", "score")})
+    return scen(row, col, owned=PROGRAMS, **player, **kw)
+
+
+# --- running ----------------------------------------------------------------------------
+
+@dataclasses.dataclass
+class Result:
+    state: Any
+    obs: Any
+    reward: float
+    done: bool
+    breakdown: dict[str, float]
+
+    @property
+    def mask(self) -> list[int]:
+        return valid(self.state)
+
+
+def key(seed: int = 0) -> jax.Array:
+    return jax.random.PRNGKey(seed)
+
+
+def run(state, action: int, seed: int = 0, params=PARAMS) -> Result:
+    s, obs, reward, done, bd = STEP(state, jnp.int32(action), key(seed), params)
+    return Result(s, obs, float(reward), bool(done), {k: float(v) for k, v in bd.items()})
+
+
+def run_seq(state, actions, seed: int = 0, params=PARAMS) -> list[Result]:
+    out = []
+    for i, a in enumerate(actions):
+        r = run(state, a, seed * 1000 + i, params)
+        out.append(r)
+        state = r.state
+    return out
+
+
+def valid(state) -> list[int]:
+    return [int(i) for i in np.flatnonzero(np.asarray(VALID(state)))]
+
+
+def obs_of(state):
+    return OBSERVE(state)
+
+
+def grid(obs) -> np.ndarray:
+    return np.asarray(obs.grid, np.float64)
+
+
+def cell(obs, r: int, c: int) -> dict[int, float]:
+    """Non-zero channels of cell (r, c), rounded to 4 places."""
+    g = grid(obs)[r, c]
+    return {int(k): round(float(g[k]), 4) for k in np.flatnonzero(g)}
+
+
+def nonzero(obs) -> dict[tuple[int, int, int], float]:
+    g = grid(obs)
+    return {(int(r), int(c), int(k)): round(float(g[r, c, k]), 4) for r, c, k in np.argwhere(g != 0)}
+
+
+def player_vec(obs) -> list[float]:
+    return [round(float(v), 4) for v in np.asarray(obs.player)]
+
+
+def desc(state) -> dict:
+    """The scenario view of a state (describe), as a plain dict."""
+    return scenario.describe(state).to_dict()
+
+
+def hidden(state) -> dict:
+    return scenario.hidden_fields(state)
+
+
+def enemies(state) -> list[dict]:
+    return desc(state)["enemies"]
+
+
+def positions(state) -> list[tuple[int, int]]:
+    return [(e["row"], e["col"]) for e in enemies(state)]
+
+
+def transmissions(state) -> list[dict]:
+    return desc(state)["transmissions"]
+
+
+def pl(state) -> dict:
+    return desc(state)["player"]
+
+
+def assert_breakdown(result: Result, expected: dict[str, float], total: float | None = None) -> None:
+    """Listed components equal ``expected``; step_penalty is -0.01 unless listed; every other
+    component is 0; the components sum to the reward; the reward equals ``total`` if given."""
+    bd = result.breakdown
+    assert set(bd) == set(REWARD_KEYS)
+    want = {k: 0.0 for k in REWARD_KEYS}
+    want["step_penalty"] = -0.01
+    want.update(expected)
+    diffs = {k: (bd[k], want[k]) for k in REWARD_KEYS if abs(bd[k] - want[k]) > TOL * max(1.0, abs(want[k]))}
+    assert not diffs, f"breakdown (got, want): {diffs}"
+    assert abs(sum(bd.values()) - result.reward) <= TOL * max(1.0, abs(result.reward))
+    if total is not None:
+        assert abs(result.reward - total) <= TOL * max(1.0, abs(total)), (result.reward, total)
+
+
+def assert_invalid(before, result: Result) -> None:
+    """game-rules §3.1 step 3: nothing changes, reward 0, all 15 components 0, done."""
+    assert result.done is True
+    assert result.reward == 0.0
+    assert all(v == 0.0 for v in result.breakdown.values()), result.breakdown
+    assert desc(result.state) == desc(before)
+    assert hidden(result.state) == hidden(before)
+    assert np.array_equal(grid(result.obs), grid(obs_of(before)))
+    assert np.array_equal(np.asarray(result.obs.player), np.asarray(obs_of(before).player))
