@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import struct
+import time
 from pathlib import Path
 from typing import Any
 
@@ -72,10 +73,16 @@ def _key(item: Any) -> str:
     return item.key or "/".join(item.nested_key)
 
 
-def wandb_offline_run(run_dir: Path) -> dict[str, Any]:
+def wandb_offline_run(run_dir: Path, timeout_s: float = 60) -> dict[str, Any]:
     """History rows, final summary, config and metric definitions of the one offline run."""
     files = sorted((run_dir / "wandb").glob("offline-run-*/run-*.wandb"))
     assert len(files) == 1, files
+    # finish() can return before wandb's service process has written the log out:
+    # wait for the final ``exit`` record.
+    deadline = time.monotonic() + timeout_s
+    while not any(r.WhichOneof("record_type") == "exit" for r in wandb_records(files[0])):
+        assert time.monotonic() < deadline, f"{files[0]} has no exit record"
+        time.sleep(0.2)
     history: list[dict[str, Any]] = []
     summary: dict[str, Any] = {}
     config: dict[str, Any] = {}

@@ -1,0 +1,1 @@
+"""Config-source adapters implementing the ``ConfigSource`` port (file, env, CLI)."""

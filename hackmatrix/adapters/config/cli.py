@@ -1,0 +1,118 @@
+"""Command line for ``python -m hackmatrix.application.train``.
+
+One ``--flag`` per ``TrainConfig`` field (generated from ``dataclasses.fields``)
+plus the tracker settings and ``--config``. Flags left out do not override
+anything, so the file and ``HACKMATRIX_*`` variables show through.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from hackmatrix.adapters.config.sources import (
+    ENV_PREFIX,
+    NONE_DEFAULT_TEXT,
+    TRACKING_DEFAULTS,
+    TRACKING_HELP,
+    LayeredConfigSource,
+    coerce_value,
+    env_var_name,
+)
+from hackmatrix.application.config import FIELD_TYPES, TrainConfig
+
+PROG = "python -m hackmatrix.application.train"
+TRACKING_METAVARS = {"logger": "NAME[,NAME]", "wandb_mode": "MODE", "table_every": "INT"}
+
+
+def flag_name(key: str) -> str:
+    """``num_envs`` -> ``--num-envs``."""
+    return "--" + key.replace("_", "-")
+
+
+def _converter(key: str) -> Callable[[str], Any]:
+    def convert(text: str) -> Any:
+        try:
+            return coerce_value(key, text, f"flag {flag_name(key)}")
+        except ValueError as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
+
+    convert.__name__ = key  # argparse names it in "invalid <name> value"
+    return convert
+
+
+def _metavar(key: str) -> str:
+    base, optional = FIELD_TYPES[key]
+    word = {bool: "{true,false}", int: "INT", float: "FLOAT", str: "TEXT"}[base]
+    return f"{word}|none" if optional else word
+
+
+def _default_text(key: str, default: Any) -> str:
+    if default is None and key in NONE_DEFAULT_TEXT:
+        return NONE_DEFAULT_TEXT[key]
+    return repr(default) if isinstance(default, str) else str(default)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argparse parser; every option's help shows its default and env variable."""
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        usage="%(prog)s [--config PATH] [--<setting> VALUE ...]  (see --help)",
+        description=(
+            "Train a PPO policy on HackMatrix. Settings come from, lowest to highest "
+            "precedence: defaults < --config file (YAML or TOML, flat snake_case keys) < "
+            f"{ENV_PREFIX}<KEY> environment variables < these flags."
+        ),
+        argument_default=argparse.SUPPRESS,
+        allow_abbrev=False,  # a typo must not silently match a longer flag
+    )
+    parser.add_argument(
+        "--config",
+        metavar="PATH",
+        help="YAML (.yaml/.yml) or TOML (.toml) file of settings (default: none)",
+    )
+    train = parser.add_argument_group("training (TrainConfig)")
+    for field in dataclasses.fields(TrainConfig):
+        train.add_argument(
+            flag_name(field.name),
+            dest=field.name,
+            type=_converter(field.name),
+            metavar=_metavar(field.name),
+            help=f"(default: {_default_text(field.name, field.default)}; "
+            f"env {env_var_name(field.name)})",
+        )
+    tracking = parser.add_argument_group("tracking")
+    for key, default in TRACKING_DEFAULTS.items():
+        tracking.add_argument(
+            flag_name(key),
+            dest=key,
+            type=_converter(key),
+            metavar=TRACKING_METAVARS.get(key, "TEXT"),
+            help=f"{TRACKING_HELP[key]} (default: {_default_text(key, default)}; "
+            f"env {env_var_name(key)})",
+        )
+    return parser
+
+
+def parse_command_line(
+    argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None
+) -> tuple[str | None, dict[str, Any], LayeredConfigSource]:
+    """Parse ``argv`` and validate the whole stack at once.
+
+    Returns:
+      ``(config_file, flag_values, source)``: the file path (or None), the values
+      set by flags, and the layered source built from them.
+    Raises:
+      SystemExit(2) with a message naming the bad key and value (argparse style).
+    """
+    parser = build_parser()
+    namespace = vars(parser.parse_args(argv))
+    config_file = namespace.pop("config", None)
+    try:
+        source = LayeredConfigSource.standard(config_file, namespace, environ)
+        source.tracking()
+    except ValueError as error:
+        parser.error(str(error))
+    return config_file, namespace, source
