@@ -10,6 +10,7 @@ end of training reuses the same compiled program instead of compiling a second o
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import lru_cache
 from typing import Any, NamedTuple
 
 import jax
@@ -83,6 +84,12 @@ def make_env(config: TrainConfig, env_params: EnvParams | None = None) -> HackMa
     return HackMatrixEnv(env_params)
 
 
+@lru_cache(maxsize=None)
+def _batched_reset(env: HackMatrixEnv) -> Callable[[jax.Array], tuple[jax.Array, Any]]:
+    # Jitted (an eager vmap dispatches thousands of small ops) and cached per env.
+    return jax.jit(jax.vmap(env.reset))
+
+
 def init_runner_state(
     config: TrainConfig, env: HackMatrixEnv, key: jax.Array | None = None
 ) -> RunnerState:
@@ -93,8 +100,7 @@ def init_runner_state(
     network = make_network(config)
     params = init_params(network, k_params)
     opt_state = make_optimizer(config).init(params)
-    # Jitted: an eager vmap of the reset dispatches thousands of small ops.
-    obs, env_state = jax.jit(jax.vmap(env.reset))(jax.random.split(k_reset, config.num_envs))
+    obs, env_state = _batched_reset(env)(jax.random.split(k_reset, config.num_envs))
     return RunnerState(
         params=params,
         opt_state=opt_state,

@@ -1,0 +1,78 @@
+"""Gymnax-style wrapper: info keys, auto-reset with a separate key, flat observations."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from hackmatrix.application.env_wrapper import HackMatrixEnv
+from hackmatrix.domain import env as engine
+from hackmatrix.domain.constants import REWARD_KEYS
+
+INFO_KEYS = set(REWARD_KEYS) | {"stage", "score", "hp"}
+
+
+@pytest.fixture(scope="module")
+def wrapper():
+    env = HackMatrixEnv()
+    return env, jax.jit(env.reset), jax.jit(env.step), jax.jit(env.action_mask)
+
+
+@pytest.fixture(scope="module")
+def flat_observation():
+    return jax.jit(engine.flat_observation)
+
+
+def test_reset_gives_flat_observation_and_a_valid_action(wrapper, flat_observation):
+    env, reset, _, action_mask = wrapper
+    obs, state = reset(jax.random.PRNGKey(0))
+    assert obs.shape == (1545,) and obs.dtype == jnp.float32
+    np.testing.assert_array_equal(obs, flat_observation(state))
+    assert int(state.stage) == 1
+    mask = action_mask(state)
+    assert mask.shape == (28,) and mask.dtype == jnp.bool_ and bool(mask.any())
+
+
+def test_valid_step_continues_and_info_has_15_components_plus_stage_score_hp(
+    wrapper, flat_observation
+):
+    env, reset, step, action_mask = wrapper
+    obs, state = reset(jax.random.PRNGKey(0))
+    action = jnp.int32(int(np.argmax(np.asarray(action_mask(state)))))
+    key = jax.random.PRNGKey(5)
+    obs2, state2, reward, done, info = step(key, state, action)
+    assert set(info) == INFO_KEYS
+    assert not bool(done)
+    for k in REWARD_KEYS:
+        assert info[k].shape == () and info[k].dtype == jnp.float32
+    assert float(info["step_penalty"]) == pytest.approx(-0.01)
+    total = sum(float(info[k]) for k in REWARD_KEYS)
+    assert float(reward) == pytest.approx(total, abs=1e-5)
+    # Not done: the game continues and obs/info describe the post-step state.
+    np.testing.assert_array_equal(obs2, flat_observation(state2))
+    assert int(info["stage"]) == int(state2.stage)
+    assert int(info["hp"]) == int(state2.player.hp)
+    assert int(info["score"]) == int(state2.player.score)
+
+
+def test_done_auto_resets_to_a_fresh_game_drawn_with_the_separate_key(wrapper):
+    env, reset, step, action_mask = wrapper
+    obs, state = reset(jax.random.PRNGKey(0))
+    invalid = jnp.int32(int(np.argmin(np.asarray(action_mask(state)))))
+    assert not bool(action_mask(state)[invalid])
+    key = jax.random.PRNGKey(9)
+    obs2, state2, reward, done, info = step(key, state, invalid)
+    # README decision 5: an invalid action ends the episode with every component 0.
+    assert bool(done) and float(reward) == 0.0
+    assert all(float(info[k]) == 0.0 for k in REWARD_KEYS)
+    # info describes the ended game (post-step, pre-reset).
+    assert int(info["stage"]) == int(state.stage) and int(info["hp"]) == int(state.player.hp)
+    # The new observation is a fresh game from the reset half of the key (§6 D27).
+    _, k_reset = jax.random.split(key)
+    fresh_obs, fresh_state = reset(k_reset)
+    np.testing.assert_array_equal(obs2, fresh_obs)
+    for a, b in zip(jax.tree_util.tree_leaves(state2), jax.tree_util.tree_leaves(fresh_state)):
+        np.testing.assert_array_equal(a, b)
+    assert int(state2.stage) == 1 and int(state2.turn) == 0

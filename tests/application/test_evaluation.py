@@ -1,0 +1,34 @@
+"""evaluate() and the random-valid baseline on the real engine."""
+
+from __future__ import annotations
+
+import pytest
+
+from hackmatrix.application.use_cases import evaluate, evaluate_random_policy
+
+STAT_KEYS = {"num_episodes", "mean_return", "std_return", "mean_length", "highest_stage",
+             "mean_highest_stage", "win_rate", "truncated_frac"}
+
+
+def test_evaluate_greedy_sampled_and_random_report_the_same_statistics(training_run):
+    result, _, _ = training_run
+    cfg = result.config
+    greedy = evaluate(result.params, cfg, num_episodes=6, greedy=True, seed=3, max_steps=200)
+    sampled = evaluate(result.params, cfg, num_episodes=6, greedy=False, seed=3, max_steps=200)
+    random = evaluate_random_policy(cfg, num_episodes=6, seed=3, max_steps=200)
+    for stats in (greedy, sampled, random):
+        assert set(stats) == STAT_KEYS
+        assert stats["num_episodes"] == 6.0
+        assert 1.0 <= stats["mean_length"] <= 200.0
+        assert 1.0 <= stats["mean_highest_stage"] <= stats["highest_stage"] <= 8.0
+        assert 0.0 <= stats["win_rate"] <= 1.0 and 0.0 <= stats["truncated_frac"] <= 1.0
+        assert stats["std_return"] >= 0.0
+    # Same seed, same policy: identical figures.
+    assert evaluate(result.params, cfg, num_episodes=6, greedy=True, seed=3, max_steps=200) == greedy
+
+
+@pytest.mark.parametrize("bad", [0, -1, 2.5])
+def test_evaluate_rejects_bad_episode_counts(training_run, bad):
+    result, _, _ = training_run
+    with pytest.raises(ValueError, match="num_episodes must be an int >= 1, got"):
+        evaluate(result.params, result.config, num_episodes=bad)
