@@ -25,6 +25,7 @@ TOL = 1e-5
 STEP = jax.jit(env.step)
 VALID = jax.jit(env.valid_actions)
 OBSERVE = jax.jit(env.observe)
+RESET = jax.jit(env.reset)
 
 PROGRAMS = (
     "PUSH", "PULL", "CRASH", "WARP", "POLY", "WAIT", "DEBUG", "ROW", "COL", "UNDO",
@@ -213,3 +214,96 @@ def assert_invalid(before, result: Result) -> None:
     assert hidden(result.state) == hidden(before)
     assert np.array_equal(grid(result.obs), grid(obs_of(before)))
     assert np.array_equal(np.asarray(result.obs.player), np.asarray(obs_of(before).player))
+
+
+# --- batched random-policy rollout (one jitted lax.scan, compiled once per session) ----------
+
+ROLLOUT_ENVS = 96
+ROLLOUT_STEPS = 200
+
+
+def _richify(state, rich):
+    """All programs owned and at least 100 credits / energy where ``rich`` (for program rollouts)."""
+    p = state.player
+    return state.replace(
+        owned=state.owned | rich,
+        player=p.replace(credits=jnp.where(rich, jnp.maximum(p.credits, 100), p.credits),
+                         energy=jnp.where(rich, jnp.maximum(p.energy, 100), p.energy)),
+    )
+
+
+def _select(pred, a, b):
+    return jax.tree_util.tree_map(
+        lambda x, y: jnp.where(pred.reshape(pred.shape + (1,) * (x.ndim - pred.ndim)), x, y), a, b)
+
+
+@jax.jit
+def _rollout(key, start_state, rich):
+    """``ROLLOUT_ENVS`` envs x ``ROLLOUT_STEPS`` steps of a uniform random valid-action policy.
+
+    Envs start from ``batched_reset`` states, or from ``start_state`` (broadcast) when ``rich``;
+    finished envs are replaced by fresh ``batched_reset`` states (given every program and
+    100 credits / energy when ``rich``). Returns the initial batch and per-step statistics.
+    """
+    b = ROLLOUT_ENVS
+    k0, key = jax.random.split(key)
+    fresh, _ = env.batched_reset(jax.random.split(k0, b), PARAMS)
+    start = jax.tree_util.tree_map(lambda x: jnp.broadcast_to(x, (b,) + x.shape), start_state)
+    init = _select(jnp.broadcast_to(rich, (b,)), start, fresh)
+
+    def body(carry, _):
+        s, key = carry
+        key, ka, ks, kr = jax.random.split(key, 4)
+        mask = env.batched_valid_actions(s)
+        action = jax.random.categorical(ka, jnp.where(mask, 0.0, -1e9), axis=-1)
+        step_keys = jax.random.split(ks, b)
+        s2, obs, reward, done, bd = env.batched_step(s, action, step_keys, PARAMS)
+        new, _ = env.batched_reset(jax.random.split(kr, b), PARAMS)
+        new = _richify(new, rich)
+        finite = (jnp.isfinite(obs.player).all(-1) & jnp.isfinite(obs.grid).all((-3, -2, -1))
+                  & jnp.isfinite(reward))
+        stats = {
+            "action": action,
+            "step_key": step_keys,
+            "chosen_valid": jnp.take_along_axis(mask, action[:, None], -1)[:, 0],
+            "any_valid": mask.any(-1),
+            "reward": reward,
+            "done": done,
+            "hp": s2.player.hp,
+            "stage": s2.stage,
+            "breakdown_sum": sum(bd[k] for k in REWARD_KEYS),
+            "breakdown_finite": jnp.stack([jnp.isfinite(bd[k]) for k in REWARD_KEYS], -1).all(-1),
+            "n_keys": jnp.full((b,), len(bd)),
+            "step_penalty": bd["step_penalty"],
+            "finite": finite,
+        }
+        return (_select(done, new, s2), key), stats
+
+    (_, _), stats = jax.lax.scan(body, (init, key), None, length=ROLLOUT_STEPS)
+    return init, stats
+
+
+_ROLLOUTS: dict[str, Any] = {}
+
+
+def rich_start_scenario() -> dict:
+    return scen(2, 2, owned=PROGRAMS, credits=200, energy=200, data_siphons=3,
+                enemies=[enemy("daemon", 4, 4), enemy("virus", 0, 4), enemy("glitch", 3, 1),
+                         enemy("cryptog", 5, 0)],
+                transmissions=[trans(1, 4, 2, "virus")],
+                blocks=[data_block(3, 2, 5), prog_block(1, 1, "WAIT", spawn=1), data_block(4, 1, 3)],
+                resources=[res(2, 3, credits=2), res(0, 0, data_siphon=True)])
+
+
+def rollout(kind: str):
+    """Cached ('plain' or 'rich') rollout: (initial batch, per-step stats), as host arrays."""
+    if kind not in _ROLLOUTS:
+        start = scenario.build(rich_start_scenario(), PARAMS)
+        init, stats = _rollout(jax.random.PRNGKey(0 if kind == "plain" else 1), start,
+                               jnp.bool_(kind == "rich"))
+        _ROLLOUTS[kind] = jax.tree_util.tree_map(np.asarray, (init, stats))
+    return _ROLLOUTS[kind]
+
+
+def index(tree, i: int):
+    return jax.tree_util.tree_map(lambda x: jnp.asarray(x[i]), tree)
