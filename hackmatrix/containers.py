@@ -1,0 +1,155 @@
+"""Composition root: the one module that imports adapters and binds them to ports.
+
+``Container.config`` only picks and builds adapters (which tracker, its options,
+where the ``TrainConfig`` comes from); hyperparameters reach the use case as a
+typed ``TrainConfig`` through the ``ConfigSource`` port. Every tracker is wrapped
+in ``ResilientLogger`` so a failing one is dropped instead of stopping training.
+Tracker SDKs are imported by the adapters' constructors, so a stdout run never
+loads wandb or mlflow.
+
+Config layout (``strict=True``: a missing key is an error)::
+
+    source:   {kind: "mapping", values: {...}}                 # already merged values
+          or  {kind: "layered", config_file: path|None, overrides: {...}}  # + env vars
+    tracking: {backend: stdout|wandb|mlflow|composite, backends: [...], project, run_name,
+               wandb_mode, wandb_entity, mlflow_tracking_uri, mlflow_experiment, table_every}
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from dependency_injector import containers, providers
+
+from hackmatrix.adapters.config.cli import parse_command_line
+from hackmatrix.adapters.config.sources import (
+    TRACKING_DEFAULTS,
+    LayeredConfigSource,
+    MappingConfigSource,
+    parse_backends,
+)
+from hackmatrix.adapters.logging.composite import CompositeLogger
+from hackmatrix.adapters.logging.mlflow_logger import MlflowLogger
+from hackmatrix.adapters.logging.resilient import ResilientLogger
+from hackmatrix.adapters.logging.stdout import StdoutLogger
+from hackmatrix.adapters.logging.wandb_logger import WandbLogger
+from hackmatrix.application.ports import MetricsLogger
+from hackmatrix.application.use_cases import TrainPolicy
+
+
+def mapping_source(values: Mapping[str, Any]) -> LayeredConfigSource:
+    """A config source over fixed values (run_dir defaulted once if missing)."""
+    return LayeredConfigSource([MappingConfigSource(values)])
+
+
+def composite_of(
+    names: Sequence[str], trackers: Mapping[str, Callable[[], MetricsLogger]]
+) -> CompositeLogger:
+    """Build only the named trackers, in the given order, behind one logger."""
+    return CompositeLogger([trackers[name]() for name in names])
+
+
+class Container(containers.DeclarativeContainer):
+    """Binds ports to adapters; see the module docstring for the config layout."""
+
+    config = providers.Configuration(strict=True)
+
+    config_source = providers.Selector(
+        config.source.kind,
+        mapping=providers.Singleton(mapping_source, values=config.source.values),
+        layered=providers.Singleton(
+            LayeredConfigSource.standard,
+            config_file=config.source.config_file,
+            overrides=config.source.overrides,
+        ),
+    )
+    train_config = config_source.provided.load.call()
+    run_dir = train_config.provided.run_dir
+
+    # Raw adapters; built only when selected.
+    stdout_tracker = providers.Singleton(
+        StdoutLogger,
+        run_dir=run_dir,
+        total_timesteps=train_config.provided.effective_total_timesteps,
+        table_every=config.tracking.table_every,
+    )
+    wandb_tracker = providers.Singleton(
+        WandbLogger,
+        run_dir=run_dir,
+        project=config.tracking.project,
+        run_name=config.tracking.run_name,
+        mode=config.tracking.wandb_mode,
+        entity=config.tracking.wandb_entity,
+        config=train_config.provided.to_dict.call(),
+    )
+    mlflow_tracker = providers.Singleton(
+        MlflowLogger,
+        run_dir=run_dir,
+        tracking_uri=config.tracking.mlflow_tracking_uri,
+        experiment_name=config.tracking.mlflow_experiment,
+        run_name=config.tracking.run_name,
+    )
+
+    # Fault-tolerant wrappers: a failing tracker warns once and is dropped.
+    stdout = providers.Singleton(ResilientLogger, stdout_tracker.provider, name="stdout")
+    wandb = providers.Singleton(ResilientLogger, wandb_tracker.provider, name="wandb")
+    mlflow = providers.Singleton(ResilientLogger, mlflow_tracker.provider, name="mlflow")
+
+    metrics_logger = providers.Selector(
+        config.tracking.backend,
+        stdout=stdout,
+        wandb=wandb,
+        mlflow=mlflow,
+        composite=providers.Singleton(
+            composite_of,
+            config.tracking.backends,
+            providers.Dict(stdout=stdout.provider, wandb=wandb.provider, mlflow=mlflow.provider),
+        ),
+    )
+
+    train_policy = providers.Factory(TrainPolicy, config=train_config, logger=metrics_logger)
+
+
+def tracking_settings(logger: str = "stdout", **options: Any) -> dict[str, Any]:
+    """A complete ``tracking`` section: defaults, ``options`` on top, selector keys derived."""
+    unknown = sorted(set(options) - set(TRACKING_DEFAULTS))
+    if unknown:
+        raise ValueError(f"unknown tracking option(s): {', '.join(unknown)}")
+    settings = {**TRACKING_DEFAULTS, **options, "logger": logger}
+    backends = parse_backends(logger)
+    settings["backends"] = backends
+    settings["backend"] = backends[0] if len(backends) == 1 else "composite"
+    return settings
+
+
+def container_for(values: Mapping[str, Any], logger: str = "stdout", **options: Any) -> Container:
+    """A container over fixed TrainConfig values (tests, notebooks)."""
+    container = Container()
+    container.config.from_dict(
+        {
+            "source": {"kind": "mapping", "values": dict(values)},
+            "tracking": tracking_settings(logger, **options),
+        }
+    )
+    return container
+
+
+def create_container(
+    argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None
+) -> Container:
+    """Parse the command line (plus file and env) and build the container.
+
+    Exits with status 2 and a message naming the bad key/value on invalid input.
+    """
+    _, _, source = parse_command_line(argv, environ)
+    values = source.values()
+    train_values = {k: v for k, v in values.items() if k not in TRACKING_DEFAULTS}
+    container = Container()
+    container.config.from_dict(
+        {
+            "source": {"kind": "mapping", "values": train_values},
+            "tracking": source.tracking(),
+        }
+    )
+    return container
