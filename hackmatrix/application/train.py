@@ -15,10 +15,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from hackmatrix.containers import create_container
 
     container = create_container(argv)
-    try:
-        container.train_policy().run()
-    finally:
-        container.metrics_logger().close()  # idempotent; flushes trackers on errors too
+    container.train_policy().run()  # run() closes the tracker(s), also on errors
     return 0
 
 

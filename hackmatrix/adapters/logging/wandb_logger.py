@@ -16,7 +16,7 @@ from typing import Any
 MODES = ("online", "offline", "disabled")
 STEP_METRIC = "env_step"
 # Metric groups plotted against env steps rather than wandb's internal step.
-STEP_GROUPS = ("train", "reward", "actions", "stats", "key", "eval")
+STEP_GROUPS = ("train", "reward", "actions", "stats", "key", "eval", "debug")
 
 
 def resolve_mode(mode: str | None, environ: Mapping[str, str] | None = None) -> str:
