@@ -68,15 +68,11 @@ class HackMatrixEnv:
         state_st, obs_st, reward, done, breakdown = self.engine.step(
             state, action, key_step, self.params
         )
-        state_re, obs_re = self.engine.reset(key_reset, self.params)
-        next_state = jax.tree_util.tree_map(
-            lambda fresh, cont: jnp.where(done, fresh, cont), state_re, state_st
-        )
-        next_obs = jnp.where(
-            done,
-            self.engine.flatten_observation(obs_re),
-            self.engine.flatten_observation(obs_st),
-        )
+        # auto_reset generates a board only where ``done`` (cheap under vmap, unlike a
+        # full reset selected in); the step's own observation is then unused and XLA
+        # drops it, so each step builds one observation.
+        next_state = self.engine.auto_reset(state_st, done, key_reset, self.params)
+        next_obs = self.engine.flat_observation(next_state)
         info = {
             "stage": state_st.stage.astype(jnp.int32),
             "score": state_st.player.score.astype(jnp.int32),

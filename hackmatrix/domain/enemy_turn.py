@@ -1,98 +1,119 @@
-"""The enemy turn (game-rules §5): tick, enemy steps, scheduled task, pending spawns, reset, snapshot."""
+"""The enemy turn (game-rules §5): tick, enemy steps, scheduled task, pending spawns, reset, snapshot.
+
+Every phase takes a ``do`` flag instead of running under ``lax.cond``: under ``vmap`` a
+cond becomes a select that runs both branches, while a gated loop bound costs nothing
+for the environments that do not take part.
+"""
 
 from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
 
-from hackmatrix.domain.constants import DIR_DCOL, DIR_DROW, ENEMY_MAX_HP, ENEMY_STEPS, MAX_ENEMIES, EnemyType
-from hackmatrix.domain.grid import COLS, ROWS, at, in_bounds
+from hackmatrix.domain import bitboard as bb
+from hackmatrix.domain.constants import DIR_DCOL, DIR_DROW, ENEMY_MAX_HP, ENEMY_STEPS, GRID, MAX_ENEMIES, EnemyType
+from hackmatrix.domain.grid import at, in_bounds
 from hackmatrix.domain.lists import compact, count, occupancy
-from hackmatrix.domain.pathfinding import INF, distance_field, first_step
+from hackmatrix.domain.pathfinding import INF, bfs_first_step
 from hackmatrix.domain.placement import place_transmissions
 from hackmatrix.domain.state import EnvParams, EnvState, take_snapshot
 from hackmatrix.domain.undo import push_snapshot
 
 _MAX_HP = jnp.asarray(ENEMY_MAX_HP)
 _STEPS = jnp.asarray(ENEMY_STEPS)
+_DR = jnp.asarray(DIR_DROW)
+_DC = jnp.asarray(DIR_DCOL)
 
 
-def tick_transmissions(state: EnvState) -> EnvState:
+def tick_transmissions(state: EnvState, do: jax.Array) -> EnvState:
     """§5.4: timers <= 1 hatch into disabled enemies (appended in list order), others count down."""
     tr = state.transmissions
     en = state.enemies
-    hatch = tr.alive & (tr.turns <= 1)
+    hatch = tr.alive & (tr.turns <= 1) & do
     slot = count(en) + jnp.cumsum(hatch.astype(jnp.int32)) - 1
     slot = jnp.where(hatch & (slot < MAX_ENEMIES), slot, MAX_ENEMIES)
 
     def put(arr, values):
         return arr.at[slot].set(values.astype(arr.dtype), mode="drop")
 
-    ones = jnp.ones_like(tr.turns)
     en = en.replace(
         alive=put(en.alive, hatch),
         kind=put(en.kind, tr.kind),
         row=put(en.row, tr.row),
         col=put(en.col, tr.col),
         hp=put(en.hp, _MAX_HP[tr.kind]),
-        disabled=put(en.disabled, ones),
+        disabled=put(en.disabled, jnp.ones_like(tr.turns)),
         stunned=put(en.stunned, jnp.zeros_like(hatch)),
         from_siphon=put(en.from_siphon, tr.from_siphon),
         from_scheduled=put(en.from_scheduled, tr.from_scheduled),
         last_row=put(en.last_row, tr.row),
         last_col=put(en.last_col, tr.col),
     )
-    tr = compact(tr.replace(alive=tr.alive & ~hatch, turns=jnp.where(hatch, tr.turns, tr.turns - 1)))
+    turns = jnp.where(do & ~hatch, tr.turns - 1, tr.turns)
+    tr = tr.replace(alive=tr.alive & ~hatch, turns=turns)
+    tr = jax.tree_util.tree_map(lambda a, b: jnp.where(do, a, b), compact(tr), tr)
     return state.replace(enemies=en, transmissions=tr)
 
 
-def _move_target(state: EnvState, j: jax.Array) -> tuple[jax.Array, jax.Array]:
+def _move_target(en, pr, pc, j: jax.Array, trans_occ: jax.Array, blocks: jax.Array):
     """§5.6: the cell enemy slot ``j`` moves to (its own cell if it stays)."""
-    en = state.enemies
-    pr, pc = state.player.row, state.player.col
     r, c = en.row[j], en.col[j]
-    blocked = (state.board.block_kind > 0) & (en.kind[j] != EnemyType.GLITCH)
+    is_glitch = en.kind[j] == EnemyType.GLITCH
     others = jnp.arange(MAX_ENEMIES) != j
-    occ = (occupancy(en, others) > 0) | (occupancy(state.transmissions) > 0)
-    is_p = (ROWS == pr) & (COLS == pc)
+    occ = (occupancy(en, others) > 0) | trans_occ
+    occ_lo, occ_hi = bb.from_mask(occ)
+    blk_lo = jnp.where(is_glitch, bb.U32(0), blocks[0])
+    blk_hi = jnp.where(is_glitch, bb.U32(0), blocks[1])
+    p_idx = pr * GRID + pc
+    p_lo, p_hi = bb.bit(p_idx)
 
-    enter_a = ~blocked & (is_p | ~occ)
-    found_a, ar, ac = first_step(distance_field(enter_a, pr, pc), enter_a, r, c)
-    enter_b = ~blocked
-    found_b, br, bc = first_step(distance_field(enter_b, pr, pc), enter_b, r, c)
+    # Attempt A: shortest path avoiding occupants (the player's cell is enterable).
+    a_lo = ~blk_lo & (p_lo | ~occ_lo) & bb.FULL
+    a_hi = ~blk_hi & (p_hi | ~occ_hi) & bb.FULL
+    found_a, dir_a = bfs_first_step(a_lo, a_hi, p_idx, r, c)
+    # Attempt B: ignore occupants, take that single step only if it is free.
+    found_b, dir_b = bfs_first_step(~blk_lo & bb.FULL, ~blk_hi & bb.FULL, p_idx, r, c)
+    br, bc = r + _DR[dir_b], c + _DC[dir_b]
     found_b = found_b & ~at(occ, br, bc, True)
 
-    nr = r + jnp.asarray(DIR_DROW)
-    nc = c + jnp.asarray(DIR_DCOL)
-    free = in_bounds(nr, nc) & ~at(blocked, nr, nc, True) & ~at(occ, nr, nc, True)
+    # Greedy fallback: free neighbour with the smallest Manhattan distance (may increase it).
+    nr, nc = r + _DR, c + _DC
+    block_grid = bb.to_mask(blk_lo, blk_hi)
+    free = in_bounds(nr, nc) & ~at(block_grid, nr, nc, True) & ~at(occ, nr, nc, True)
     manhattan = jnp.where(free, jnp.abs(nr - pr) + jnp.abs(nc - pc), INF)
     k = jnp.argmin(manhattan)
     found_f = free[k]
 
-    row = jnp.where(found_a, ar, jnp.where(found_b, br, jnp.where(found_f, nr[k], r)))
-    col = jnp.where(found_a, ac, jnp.where(found_b, bc, jnp.where(found_f, nc[k], c)))
-    return row, col
+    d = jnp.where(found_a, dir_a, jnp.where(found_b, dir_b, k))
+    moves = found_a | found_b | found_f
+    return jnp.where(moves, r + _DR[d], r), jnp.where(moves, c + _DC[d], c)
 
 
-def enemy_step(state: EnvState, step_index: int, attacked: jax.Array, key: jax.Array):
-    """§5.5: every enemy, in a fresh random order, attacks if adjacent or else moves."""
+def enemy_step(state: EnvState, step_index: int, attacked: jax.Array, key: jax.Array, do: jax.Array):
+    """§5.5: every enemy, in a fresh random order, attacks if adjacent or else moves.
+
+    The loop carries only the enemies, the player's HP and the attack flags: under
+    ``vmap`` a loop whose trip count differs per environment selects its whole carry
+    every iteration, so the carry must stay small.
+    """
     en = state.enemies
     order = jnp.argsort(jnp.where(en.alive, jax.random.uniform(key, (MAX_ENEMIES,)), 2.0))
-    n = count(en)
+    n = jnp.where(do, count(en), 0)
+    trans_occ = occupancy(state.transmissions) > 0
+    blocks = bb.from_mask(state.board.block_kind > 0)
+    pr, pc = state.player.row, state.player.col
 
     def visit(i, carry):
-        st, attacked = carry
-        en = st.enemies
+        en, hp, attacked = carry
         j = order[i]
         can_act = (
             en.alive[j] & (en.disabled[j] <= 0) & ~en.stunned[j] & ~attacked[j]
             & (step_index < _STEPS[en.kind[j]])
         )
-        pr, pc = st.player.row, st.player.col
         adjacent = (jnp.abs(en.row[j] - pr) + jnp.abs(en.col[j] - pc)) == 1
         does_attack = can_act & adjacent
         does_move = can_act & ~adjacent
-        new_r, new_c = _move_target(st, j)
+        new_r, new_c = _move_target(en, pr, pc, j, trans_occ, blocks)
         new_r = jnp.where(does_move, new_r, en.row[j])
         new_c = jnp.where(does_move, new_c, en.col[j])
         moved = (new_r != en.row[j]) | (new_c != en.col[j])
@@ -103,46 +124,44 @@ def enemy_step(state: EnvState, step_index: int, attacked: jax.Array, key: jax.A
             last_row=en.last_row.at[j].set(jnp.where(seen, new_r, en.last_row[j])),
             last_col=en.last_col.at[j].set(jnp.where(seen, new_c, en.last_col[j])),
         )
-        player = st.player.replace(hp=jnp.where(does_attack, jnp.maximum(0, st.player.hp - 1), st.player.hp))
-        return st.replace(enemies=en, player=player), attacked.at[j].set(attacked[j] | does_attack)
+        hp = jnp.where(does_attack, jnp.maximum(0, hp - 1), hp)
+        return en, hp, attacked.at[j].set(attacked[j] | does_attack)
 
-    return jax.lax.fori_loop(0, n, visit, (state, attacked))
+    en, hp, attacked = jax.lax.fori_loop(0, n, visit, (en, state.player.hp, attacked))
+    return state.replace(enemies=en, player=state.player.replace(hp=hp)), attacked
 
 
-def full_enemy_turn(state: EnvState, key: jax.Array, params: EnvParams) -> EnvState:
-    """§5.3 phases 1-8 (not skipped)."""
+def full_enemy_turn(state: EnvState, key: jax.Array, params: EnvParams, do: jax.Array) -> EnvState:
+    """§5.3 phases 1-8 where ``do``; the state is unchanged elsewhere."""
     k_step0, k_step1, k_sched, k_pending = jax.random.split(key, 4)
-    state = state.replace(turn=state.turn + 1)
-    state = tick_transmissions(state)
+    state = state.replace(turn=state.turn + do.astype(jnp.int32))
+    state = tick_transmissions(state, do)
     attacked = jnp.zeros((MAX_ENEMIES,), jnp.bool_)
-    state, attacked = enemy_step(state, 0, attacked, k_step0)
-    # Step 1 exists only when some enemy is a virus, and only viruses act in it, so
-    # running it unconditionally changes nothing when there is none.
-    state, attacked = enemy_step(state, 1, attacked, k_step1)
+    state, attacked = enemy_step(state, 0, attacked, k_step0, do)
+    # Step 1 exists only when some enemy is a virus, and only viruses act in it.
+    has_virus = jnp.any(state.enemies.alive & (state.enemies.kind == EnemyType.VIRUS))
+    state, attacked = enemy_step(state, 1, attacked, k_step1, do & has_virus)
 
-    due = ~state.scheduled_tasks_disabled & (state.turn >= state.next_scheduled_turn)
+    due = do & ~state.scheduled_tasks_disabled & (state.turn >= state.next_scheduled_turn)
     state = place_transmissions(state, due.astype(jnp.int32), False, True, k_sched)
     state = state.replace(
         next_scheduled_turn=jnp.where(due, state.turn + state.scheduled_interval, state.next_scheduled_turn)
     )
-    state = place_transmissions(state, state.pending_siphon, True, False, k_pending)
+    state = place_transmissions(state, jnp.where(do, state.pending_siphon, 0), True, False, k_pending)
     en = state.enemies
     state = state.replace(
-        pending_siphon=jnp.int32(0),
+        pending_siphon=jnp.where(do, 0, state.pending_siphon),
         enemies=en.replace(
-            disabled=jnp.where(en.disabled > 0, en.disabled - 1, en.disabled),
-            stunned=jnp.zeros_like(en.stunned),
+            disabled=jnp.where(do & (en.disabled > 0), en.disabled - 1, en.disabled),
+            stunned=en.stunned & ~do,
         ),
     )
-    return push_snapshot(state, take_snapshot(state), params)
+    return push_snapshot(state, take_snapshot(state), params, do)
 
 
-def enemy_turn(state: EnvState, key: jax.Array, params: EnvParams) -> EnvState:
-    """§5.2: a set STEP flag is cleared and skips the whole turn."""
-    skipped = state.step_active
-    return jax.lax.cond(
-        skipped,
-        lambda s: s.replace(step_active=jnp.bool_(False)),
-        lambda s: full_enemy_turn(s, key, params),
-        state,
-    )
+def enemy_turn(state: EnvState, key: jax.Array, params: EnvParams, do: jax.Array | bool = True) -> EnvState:
+    """§5.2: where ``do``, a set STEP flag is cleared and skips the whole turn; else a full turn."""
+    do = jnp.asarray(do)
+    skipped = do & state.step_active
+    state = state.replace(step_active=state.step_active & ~skipped)
+    return full_enemy_turn(state, key, params, do & ~skipped)

@@ -20,13 +20,14 @@ from hackmatrix.domain.player_action import direction_action
 from hackmatrix.domain.programs import program_action
 from hackmatrix.domain.rewards import RewardInputs, calculate_reward
 from hackmatrix.domain.siphon import siphon_action
+from hackmatrix.domain.undo import top_snapshot
 from hackmatrix.domain.stage import complete_stage, initialise_stage
-from hackmatrix.domain.state import EnvParams, EnvState, empty_state
+from hackmatrix.domain.state import EnvParams, EnvState, empty_state, select_state
 
 __all__ = [
     "EnvParams", "EnvState", "Observation", "reset", "step", "valid_actions", "observe",
     "flatten_observation", "flat_observation", "batched_reset", "batched_step",
-    "batched_valid_actions",
+    "batched_valid_actions", "auto_reset", "batched_auto_reset",
 ]
 
 _CORNERS = jnp.asarray(CORNERS)
@@ -45,6 +46,21 @@ def flat_observation(state: EnvState) -> jax.Array:
 
 def reset(key: jax.Array, params: EnvParams = DEFAULT_PARAMS) -> tuple[EnvState, Observation]:
     """The original's initial game (game-rules §7.8): random corner, bonus, generated stage 1."""
+    state = _new_game(key, params, jnp.bool_(True))
+    return state, observe(state)
+
+
+def auto_reset(state: EnvState, done: jax.Array, key: jax.Array, params: EnvParams = DEFAULT_PARAMS) -> EnvState:
+    """``state`` with a fresh game in its place where ``done``.
+
+    Under ``vmap`` only the finished environments pay for generating a board, which
+    makes this far cheaper than selecting between ``state`` and a full ``reset``.
+    """
+    fresh = _new_game(key, params, done)
+    return select_state(done, fresh, state.replace(undo_count=jnp.where(done, 0, state.undo_count)))
+
+
+def _new_game(key: jax.Array, params: EnvParams, needed: jax.Array) -> EnvState:
     k_corner, k_bonus, k_stage = jax.random.split(key, 3)
     state = empty_state(params)
     corner = jax.random.randint(k_corner, (), 0, 4)
@@ -57,12 +73,7 @@ def reset(key: jax.Array, params: EnvParams = DEFAULT_PARAMS) -> tuple[EnvState,
         data_siphons=jnp.where(bonus == 2, 1, 0).astype(jnp.int32),
     )
     state = state.replace(player=player, scheduled_interval=jnp.int32(12))
-    state = initialise_stage(state, k_stage)
-    return state, observe(state)
-
-
-def _select(pred: jax.Array, a, b):
-    return jax.tree_util.tree_map(lambda x, y: jnp.where(pred, x, y), a, b)
+    return initialise_stage(state, k_stage, needed)
 
 
 def _player_action(state: EnvState, action: jax.Array, key: jax.Array, params: EnvParams):
@@ -75,11 +86,16 @@ def _player_action(state: EnvState, action: jax.Array, key: jax.Array, params: E
     def do_siphon(s):
         return siphon_action(s)
 
+    snap = top_snapshot(state, params)
+
     def do_program(s):
-        new, ev = program_action(s, program, key, params)
+        new, ev = program_action(s, program, key, params, snap)
         return new, ev.replace(success=program_valid(s)[program])
 
-    return jax.lax.switch(branch, [do_direction, do_siphon, do_program], state)
+    # The undo buffer stays out of the switch: under vmap every branch output is selected.
+    core = state.replace(undo=None)
+    new, ev = jax.lax.switch(branch, [do_direction, do_siphon, do_program], core)
+    return new.replace(undo=state.undo), ev
 
 
 def _siphon_death(state: EnvState) -> jax.Array:
@@ -101,12 +117,12 @@ def step(
 
     acted, ev = _player_action(state, action, k_action, params)
     ev: Events
-    s = _select(ev.success, acted, state)
+    s = select_state(ev.success, acted, state)
 
     completes = ev.success & ev.exit_reached
-    s = jax.lax.cond(completes, lambda x: complete_stage(x, k_stage, params), lambda x: x, s)
+    s = complete_stage(s, k_stage, params, completes)
     runs_turn = ev.success & ev.ends_turn
-    s = jax.lax.cond(runs_turn, lambda x: enemy_turn(x, k_enemy, params), lambda x: x, s)
+    s = enemy_turn(s, k_enemy, params, runs_turn)
 
     died = ev.success & (s.player.hp == 0)
     won = completes & (state.stage >= NUM_STAGES)
@@ -128,3 +144,4 @@ def step(
 batched_reset = jax.vmap(reset, in_axes=(0, None))
 batched_step = jax.vmap(step, in_axes=(0, 0, 0, None))
 batched_valid_actions = jax.vmap(valid_actions)
+batched_auto_reset = jax.vmap(auto_reset, in_axes=(0, 0, 0, None))

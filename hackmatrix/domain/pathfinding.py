@@ -62,3 +62,40 @@ def exit_distance(
     same = (start_row == exit_row) & (start_col == exit_col)
     d = jnp.where(same, 0, jnp.minimum(via, INF))
     return jnp.where(d >= INF, 0, d).astype(jnp.int32)
+
+
+def bfs_first_step(
+    enter_lo: jax.Array, enter_hi: jax.Array, target: jax.Array, row: jax.Array, col: jax.Array
+) -> tuple[jax.Array, jax.Array]:
+    """FirstStep(X) of game-rules §5.6 on bitboards.
+
+    Breadth-first layers grow from ``target`` (cell index) through the enterable set;
+    the first layer that contains an enterable neighbour of (row, col) gives the
+    minimum distance, and the first such neighbour in U, D, L, R order wins.
+    Returns (found, direction 0..3).
+    """
+    from hackmatrix.domain import bitboard as bb
+
+    nr = row + jnp.asarray(DIR_DROW)
+    nc = col + jnp.asarray(DIR_DCOL)
+    n_lo, n_hi = jax.vmap(bb.bit)(jnp.where(in_bounds(nr, nc), nr * GRID + nc, -1))
+    t_lo, t_hi = bb.bit(target)
+    start_lo, start_hi = t_lo & enter_lo, t_hi & enter_hi
+
+    def hits(lo, hi):
+        return ((n_lo & lo) | (n_hi & hi)) != 0  # (4,)
+
+    def cond(c):
+        lo, hi, _, _ = c
+        return ((lo | hi) != 0) & ~jnp.any(hits(lo, hi))
+
+    def body(c):
+        lo, hi, vis_lo, vis_hi = c
+        g_lo, g_hi = bb.neighbours(lo, hi)
+        lo = g_lo & enter_lo & ~vis_lo
+        hi = g_hi & enter_hi & ~vis_hi
+        return lo, hi, vis_lo | lo, vis_hi | hi
+
+    lo, hi, _, _ = jax.lax.while_loop(cond, body, (start_lo, start_hi, start_lo, start_hi))
+    h = hits(lo, hi)
+    return jnp.any(h), jnp.argmax(h)

@@ -15,9 +15,9 @@ from hackmatrix.domain.constants import (
 )
 from hackmatrix.domain.events import no_events
 from hackmatrix.domain.grid import COLS, ROWS, in_bounds
-from hackmatrix.domain.lists import compact
+from hackmatrix.domain.lists import compact, first_on_cell
 from hackmatrix.domain.state import EnvParams, EnvState
-from hackmatrix.domain.undo import pop_and_restore
+from hackmatrix.domain.undo import pop_and_restore, top_snapshot
 
 _CREDITS = jnp.asarray(PROGRAM_CREDITS)
 _ENERGY = jnp.asarray(PROGRAM_ENERGY)
@@ -102,17 +102,18 @@ def _pull(s, key, params):
 
 
 def _crash(s, key, params):
+    """Clear the 8 surrounding cells: blocks, enemies and transmissions (one kill per cell and kind)."""
     pr, pc = s.player.row, s.player.col
-    kills = jnp.int32(0)
-    board = s.board
-    en, tr = s.enemies, s.transmissions
-    for dr, dc in zip(RING_DROW.tolist(), RING_DCOL.tolist()):
-        r, c = pr + dr, pc + dc
-        inside = in_bounds(r, c)
-        en, ke = _remove_by_cell(en, r, c, inside)
-        tr, kt = _remove_by_cell(tr, r, c, inside)
-        kills = kills + ke + kt
     ring = (jnp.abs(ROWS - pr) <= 1) & (jnp.abs(COLS - pc) <= 1) & ~((ROWS == pr) & (COLS == pc))
+    en, tr = s.enemies, s.transmissions
+    kills = jnp.int32(0)
+    removed = []
+    for entries in (en, tr):
+        has, first = first_on_cell(entries, entries.alive)
+        kills = kills + jnp.sum((ring & has & ~entries.from_scheduled[first]).astype(jnp.int32))
+        hit = entries.alive & ring[entries.row, entries.col]
+        removed.append(compact(entries.replace(alive=entries.alive & ~hit)))
+    board = s.board
     board = board.replace(
         block_kind=jnp.where(ring, 0, board.block_kind),
         block_points=jnp.where(ring, 0, board.block_points),
@@ -120,7 +121,7 @@ def _crash(s, key, params):
         block_spawn=jnp.where(ring, 0, board.block_spawn),
         question_is_data=board.question_is_data & ~ring,
     )
-    return s.replace(board=board, enemies=en, transmissions=tr), kills, _NO_EXIT
+    return s.replace(board=board, enemies=removed[0], transmissions=removed[1]), kills, _NO_EXIT
 
 
 def _warp(s, key, params):
@@ -181,8 +182,8 @@ def _col(s, key, params):
     return _strike_and_sweep(s, en.alive & (en.col == s.player.col), s.player.attack_damage)
 
 
-def _undo(s, key, params):
-    return pop_and_restore(s, params), _NO_KILLS, _NO_EXIT
+def _undo(s, key, params, snap):
+    return pop_and_restore(s, snap, params), _NO_KILLS, _NO_EXIT
 
 
 def _step(s, key, params):
@@ -269,14 +270,24 @@ EFFECTS = (
 )
 
 
-def program_action(state: EnvState, program: jax.Array, key: jax.Array, params: EnvParams):
-    """Pay the cost, then run the effect; returns (state, events) (validity is the mask's)."""
+def program_action(state: EnvState, program: jax.Array, key: jax.Array, params: EnvParams, snap=None):
+    """Pay the cost, then run the effect; returns (state, events) (validity is the mask's).
+
+    ``snap`` is the top undo snapshot (taken from ``state`` when not given). The caller
+    may pass a state whose ``undo`` is None: under ``vmap`` every branch's output is
+    materialised and selected, and the ring buffer is most of the state's bytes.
+    """
+    if snap is None:
+        snap = top_snapshot(state, params)
     p = state.player
     hp_before = p.hp
     paid = state.replace(
         player=p.replace(credits=p.credits - _CREDITS[program], energy=p.energy - _ENERGY[program])
     )
-    branches = [lambda s, k, f=f: f(s, k, params) for f in EFFECTS]
+    branches = [
+        (lambda s, k, f=f: f(s, k, params, snap)) if f is _undo else (lambda s, k, f=f: f(s, k, params))
+        for f in EFFECTS
+    ]
     new_state, kills, exit_reached = jax.lax.switch(program, branches, paid, key)
     is_wait = program == 5
     ev = no_events(success=True, ends_turn=is_wait).replace(

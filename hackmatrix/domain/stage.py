@@ -9,73 +9,85 @@ from hackmatrix.domain.constants import (
     BLOCK_ATTEMPTS, CORNERS, GRID, MAX_BLOCKS, MAX_HP, MIN_BLOCKS, NUM_CELLS, NUM_PROGRAMS,
     NUM_STAGES, PROGRAM_SPAWN, QUESTION_PROB, BlockKind, Special,
 )
-from hackmatrix.domain.grid import COLS, ROWS, any_neighbour, neighbour_values
+from hackmatrix.domain import bitboard as bb
 from hackmatrix.domain.lists import occupancy
 from hackmatrix.domain.placement import place_transmissions
-from hackmatrix.domain.state import Board, EnvParams, EnvState, empty_board
-from hackmatrix.domain.undo import clear_history
+from hackmatrix.domain.state import Board, EnvParams, EnvState, empty_board, select_state
 
 _CORNERS = jnp.asarray(CORNERS)
 _SPAWN = jnp.asarray(PROGRAM_SPAWN)
 _IS_CORNER = jnp.zeros((GRID, GRID), jnp.bool_).at[_CORNERS[:, 0], _CORNERS[:, 1]].set(True)
 
 
-def _layout_valid(blocks: jax.Array, exit_row: jax.Array, exit_col: jax.Array) -> jax.Array:
-    """§7.3 validation: connectivity from (0,0) (exit not expanded) and siphonability."""
-    open_cells = ~blocks
-    is_exit = (ROWS == exit_row) & (COLS == exit_col)
-    exit_is_start = (exit_row == 0) & (exit_col == 0)
-    expandable = open_cells & (~is_exit | exit_is_start)
-    start = (ROWS == 0) & (COLS == 0)
-
-    def body(carry):
-        reached, _ = carry
-        new = reached | (open_cells & any_neighbour(reached & expandable))
-        return new, jnp.any(new != reached)
-
-    reached, _ = jax.lax.while_loop(lambda c: c[1], body, (start, jnp.bool_(True)))
-    connected = jnp.all(reached | blocks)
-    siphonable = jnp.all(~blocks | jnp.any(neighbour_values(open_cells, False), axis=0))
-    return connected & siphonable
+ATTEMPTS_PER_ROUND = 10  # attempts checked side by side; 10 rounds make the original's 100
 
 
-def _generate_blocks(key: jax.Array, board: Board, state: EnvState, exit_row, exit_col) -> Board:
+def _attempt(key: jax.Array, eligible: jax.Array, k: jax.Array, exit_lo, exit_hi, expand_lo, expand_hi):
+    """One layout attempt (§7.3 2.2-2.4): a uniform k-subset in draw order, then validation."""
+    prio = jnp.where(eligible, jax.random.uniform(key, (NUM_CELLS,)), -1.0)
+    _, order = jax.lax.top_k(prio, MAX_BLOCKS)  # draw order: first k are the placed blocks
+    placed = jnp.arange(MAX_BLOCKS) < k
+    lo_bits, hi_bits = jax.vmap(bb.bit)(jnp.where(placed, order, -1))
+    blk_lo, blk_hi = jnp.sum(lo_bits, dtype=bb.U32), jnp.sum(hi_bits, dtype=bb.U32)
+    open_lo, open_hi = ~blk_lo & bb.FULL, ~blk_hi & bb.FULL
+    start_lo, start_hi = bb.bit(0)
+    reach_lo, reach_hi = bb.flood(start_lo, start_hi, open_lo, open_hi, open_lo & expand_lo, open_hi & expand_hi)
+    connected = (reach_lo == open_lo) & (reach_hi == open_hi)
+    n_lo, n_hi = bb.neighbours(open_lo, open_hi)
+    siphonable = ((blk_lo & ~n_lo) == 0) & ((blk_hi & ~n_hi) == 0)
+    return connected & siphonable, order
+
+
+def _generate_blocks(key: jax.Array, board: Board, state: EnvState, exit_row, exit_col, needed) -> Board:
+    """§7.3: up to 100 attempts (rounds of 10 side by side), the first valid layout wins."""
     k_count, k_layout, k_kind, k_q, k_pts, k_prog = jax.random.split(key, 6)
     occupied = (occupancy(state.enemies) > 0) | (occupancy(state.transmissions) > 0)
     eligible = (~_IS_CORNER & ~occupied).reshape(-1)
     k = jnp.minimum(jax.random.randint(k_count, (), MIN_BLOCKS, MAX_BLOCKS + 1), jnp.sum(eligible))
+    exit_idx = exit_row * GRID + exit_col
+    exit_lo, exit_hi = bb.bit(exit_idx)
+    # The exit is reached but not expanded, unless it is the start (0,0).
+    expand_lo = jnp.where(exit_idx == 0, bb.FULL, ~exit_lo & bb.FULL)
+    expand_hi = jnp.where(exit_idx == 0, bb.FULL, ~exit_hi & bb.FULL)
 
-    # BLOCK_ATTEMPTS random layouts: each a uniform k-subset, ranked in draw order.
-    prio = jax.random.uniform(k_layout, (BLOCK_ATTEMPTS, NUM_CELLS))
-    prio = jnp.where(eligible[None, :], prio, 2.0)
-    rank = jnp.argsort(jnp.argsort(prio, axis=1), axis=1)  # (A, 36) rank of each cell
-    chosen = rank < k
-    valid = jax.vmap(lambda b: _layout_valid(b.reshape(GRID, GRID), exit_row, exit_col))(chosen)
-    first = jnp.argmax(valid)
-    any_valid = jnp.any(valid)
-    blocks = chosen[first] & any_valid  # (36,)
-    cell_rank = rank[first]  # placement order
+    def round_(carry):
+        i, found, order = carry
+        keys = jax.random.split(jax.random.fold_in(k_layout, i), ATTEMPTS_PER_ROUND)
+        valid, orders = jax.vmap(lambda kk: _attempt(kk, eligible, k, exit_lo, exit_hi, expand_lo, expand_hi))(keys)
+        first = jnp.argmax(valid)
+        hit = jnp.any(valid)
+        return i + 1, hit, jnp.where(hit, orders[first], order)
 
-    # Contents in placement order (indexed by rank).
-    is_data = jax.random.bernoulli(k_kind, 0.5, (NUM_CELLS,))
-    is_question = jax.random.bernoulli(k_q, QUESTION_PROB, (NUM_CELLS,))
-    points = jax.random.randint(k_pts, (NUM_CELLS,), 1, 10)
+    rounds = BLOCK_ATTEMPTS // ATTEMPTS_PER_ROUND
+    _, found, order = jax.lax.while_loop(
+        lambda c: needed & ~c[1] & (c[0] < rounds),
+        round_,
+        (jnp.int32(0), jnp.bool_(False), jnp.zeros((MAX_BLOCKS,), jnp.int32)),
+    )
+
+    # Contents in placement (draw) order.
+    placed = (jnp.arange(MAX_BLOCKS) < k) & found & needed
+    is_data = jax.random.bernoulli(k_kind, 0.5, (MAX_BLOCKS,))
+    is_question = jax.random.bernoulli(k_q, QUESTION_PROB, (MAX_BLOCKS,))
+    points = jax.random.randint(k_pts, (MAX_BLOCKS,), 1, 10)
     perm = jax.random.permutation(k_prog, NUM_PROGRAMS)
-    prog_ordinal = jnp.cumsum(~is_data) - 1  # j-th program block gets perm[j]
-    prog_by_rank = perm[jnp.clip(prog_ordinal, 0, NUM_PROGRAMS - 1)]
+    prog_ordinal = jnp.cumsum(~is_data) - 1  # the j-th program block gets perm[j]
+    program = perm[jnp.clip(prog_ordinal, 0, NUM_PROGRAMS - 1)]
+    kind = jnp.where(is_question, BlockKind.QUESTION, jnp.where(is_data, BlockKind.DATA, BlockKind.PROGRAM))
+    spawn = jnp.where(is_data, points, _SPAWN[program])
+    cell = jnp.where(placed, order, NUM_CELLS)
 
-    r = jnp.clip(cell_rank, 0, NUM_CELLS - 1)
-    c_data, c_q, c_pts, c_prog = is_data[r], is_question[r], points[r], prog_by_rank[r]
-    kind = jnp.where(c_q, BlockKind.QUESTION, jnp.where(c_data, BlockKind.DATA, BlockKind.PROGRAM))
-    kind = jnp.where(blocks, kind, BlockKind.NONE)
-    spawn = jnp.where(c_data, c_pts, _SPAWN[c_prog])
-    shape = (GRID, GRID)
+    def scatter(values, base):
+        flat = base.reshape(-1).at[cell].set(values.astype(base.dtype), mode="drop")
+        return flat.reshape(GRID, GRID)
+
+    zeros = jnp.zeros((GRID, GRID), jnp.int32)
     return board.replace(
-        block_kind=kind.reshape(shape).astype(jnp.int32),
-        block_points=jnp.where(blocks & c_data, c_pts, 0).reshape(shape),
-        block_program=jnp.where(blocks & ~c_data, c_prog, 0).reshape(shape),
-        block_spawn=jnp.where(blocks, spawn, 0).reshape(shape),
-        question_is_data=(blocks & c_q & c_data).reshape(shape),
+        block_kind=scatter(kind, zeros),
+        block_points=scatter(jnp.where(is_data, points, 0), zeros),
+        block_program=scatter(jnp.where(is_data, 0, program), zeros),
+        block_spawn=scatter(spawn, zeros),
+        question_is_data=scatter(is_question & is_data, jnp.zeros((GRID, GRID), jnp.bool_)),
     )
 
 
@@ -92,8 +104,14 @@ def _generate_resources(key: jax.Array, board: Board) -> Board:
     )
 
 
-def initialise_stage(state: EnvState, key: jax.Array) -> EnvState:
-    """§7.2: reset stage-scoped fields, generate a new board and the stage's transmissions."""
+def initialise_stage(state: EnvState, key: jax.Array, needed: jax.Array | bool = True) -> EnvState:
+    """§7.2: reset stage-scoped fields, generate a new board and the stage's transmissions.
+
+    ``needed`` gates the expensive work (block attempts, transmission placement) so that
+    under ``vmap`` only the environments that really start a stage pay for it; the
+    result for the others is meaningless and must be discarded by the caller.
+    """
+    needed = jnp.asarray(needed)
     k_exit, k_blocks, k_res, k_trans = jax.random.split(key, 4)
     p = state.player
     not_player = ~((_CORNERS[:, 0] == p.row) & (_CORNERS[:, 1] == p.col))
@@ -108,7 +126,7 @@ def initialise_stage(state: EnvState, key: jax.Array) -> EnvState:
     )
     special = special.at[exit_row, exit_col].set(Special.EXIT)
     board = empty_board().replace(special=special)
-    board = _generate_blocks(k_blocks, board, state, exit_row, exit_col)
+    board = _generate_blocks(k_blocks, board, state, exit_row, exit_col, needed)
     board = _generate_resources(k_res, board)
     state = state.replace(
         board=board,
@@ -121,17 +139,19 @@ def initialise_stage(state: EnvState, key: jax.Array) -> EnvState:
         step_active=jnp.bool_(False),
         atk_plus_uses=jnp.int32(0),
     )
-    return place_transmissions(state, state.stage, False, False, k_trans)
+    return place_transmissions(state, jnp.where(needed, state.stage, 0), False, False, k_trans)
 
 
-def complete_stage(state: EnvState, key: jax.Array, params: EnvParams) -> EnvState:
-    """§7.1: heal 1; stage 8 is victory (nothing generated); otherwise advance and generate."""
-    healed = state.replace(player=state.player.replace(hp=jnp.minimum(MAX_HP, state.player.hp + 1)))
-
-    def advance(s: EnvState) -> EnvState:
-        stage = s.stage + 1
-        s = s.replace(stage=stage, scheduled_interval=13 - stage)
-        s = initialise_stage(s, key)
-        return clear_history(s) if params.clear_undo_on_new_stage else s
-
-    return jax.lax.cond(healed.stage >= NUM_STAGES, lambda s: s, advance, healed)
+def complete_stage(state: EnvState, key: jax.Array, params: EnvParams, do: jax.Array) -> EnvState:
+    """§7.1 where ``do``: heal 1; stage 8 is victory (nothing generated); else advance and generate."""
+    hp = jnp.where(do, jnp.minimum(MAX_HP, state.player.hp + 1), state.player.hp)
+    healed = state.replace(player=state.player.replace(hp=hp))
+    advance = do & (state.stage < NUM_STAGES)
+    stage = jnp.where(advance, state.stage + 1, state.stage)
+    moved_on = initialise_stage(
+        healed.replace(stage=stage, scheduled_interval=13 - stage), key, advance
+    )
+    out = select_state(advance, moved_on, healed)
+    if params.clear_undo_on_new_stage:
+        out = out.replace(undo_count=jnp.where(advance, 0, out.undo_count))
+    return out

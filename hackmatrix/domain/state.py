@@ -200,3 +200,15 @@ def empty_state(params: EnvParams) -> EnvState:
         lambda x: jnp.zeros((params.undo_depth,) + x.shape, x.dtype), snap
     )
     return base.replace(undo=history)
+
+
+def select_state(pred: jax.Array, a: EnvState, b: EnvState) -> EnvState:
+    """``a`` where ``pred`` else ``b``, field by field — except the undo ring buffer's
+    contents, which are always taken from ``b`` (callers only select between states
+    whose buffers hold the same snapshots; ``undo_count``/``undo_head`` are selected).
+    Skipping the buffer keeps the select cheap: it is most of the state's bytes.
+    """
+    a_rest = a.replace(undo=None)
+    b_rest = b.replace(undo=None)
+    picked = jax.tree_util.tree_map(lambda x, y: jnp.where(pred, x, y), a_rest, b_rest)
+    return picked.replace(undo=b.undo)

@@ -8,14 +8,17 @@ import jax.numpy as jnp
 from hackmatrix.domain.state import EnvParams, EnvState, Snapshot
 
 
-def push_snapshot(state: EnvState, snap: Snapshot, params: EnvParams) -> EnvState:
-    """Store ``snap`` at the head; the oldest entry is overwritten when full."""
+def push_snapshot(state: EnvState, snap: Snapshot, params: EnvParams, do: jax.Array | bool = True) -> EnvState:
+    """Where ``do``, store ``snap`` at the head; the oldest entry is overwritten when full."""
+    do = jnp.asarray(do)
     head = state.undo_head
-    undo = jax.tree_util.tree_map(lambda buf, x: buf.at[head].set(x), state.undo, snap)
+    undo = jax.tree_util.tree_map(
+        lambda buf, x: buf.at[head].set(jnp.where(do, x, buf[head])), state.undo, snap
+    )
     return state.replace(
         undo=undo,
-        undo_head=(head + 1) % params.undo_depth,
-        undo_count=jnp.minimum(state.undo_count + 1, params.undo_depth),
+        undo_head=jnp.where(do, (head + 1) % params.undo_depth, head),
+        undo_count=jnp.where(do, jnp.minimum(state.undo_count + 1, params.undo_depth), state.undo_count),
     )
 
 
@@ -23,14 +26,19 @@ def clear_history(state: EnvState) -> EnvState:
     return state.replace(undo_count=jnp.int32(0), undo_head=jnp.int32(0))
 
 
-def pop_and_restore(state: EnvState, params: EnvParams) -> EnvState:
-    """Restore the most recent snapshot (caller checks the history is not empty).
+def top_snapshot(state: EnvState, params: EnvParams) -> Snapshot:
+    """The most recent snapshot (meaningless when the history is empty)."""
+    top = (state.undo_head - 1) % params.undo_depth
+    return jax.tree_util.tree_map(lambda buf: buf[top], state.undo)
+
+
+def pop_and_restore(state: EnvState, snap: Snapshot, params: EnvParams) -> EnvState:
+    """Restore ``snap`` = ``top_snapshot(state)`` and pop it (caller checks the history is not empty).
 
     Restored enemies/transmissions lose their siphon and scheduled-task flags; stage,
     exit, STEP, pending spawns and the scheduled timing are not restored.
     """
     top = (state.undo_head - 1) % params.undo_depth
-    snap = jax.tree_util.tree_map(lambda buf: buf[top], state.undo)
     enemies = snap.enemies.replace(
         from_siphon=jnp.zeros_like(snap.enemies.from_siphon),
         from_scheduled=jnp.zeros_like(snap.enemies.from_scheduled),
