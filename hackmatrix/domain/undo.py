@@ -32,7 +32,7 @@ def top_snapshot(state: EnvState, params: EnvParams) -> Snapshot:
     return jax.tree_util.tree_map(lambda buf: buf[top], state.undo)
 
 
-def pop_and_restore(state: EnvState, snap: Snapshot, params: EnvParams) -> EnvState:
+def restore_snapshot(state: EnvState, snap: Snapshot, params: EnvParams) -> EnvState:
     """Restore ``snap`` = ``top_snapshot(state)`` and pop it (caller checks the history is not empty).
 
     Restored enemies/transmissions lose their siphon and scheduled-task flags; stage,
