@@ -1,5 +1,6 @@
 """Core rules: game-rules §3.3 (direction actions), §4.1 (siphon), §5.2–§5.8 (enemy turn)."""
 
+import jax.numpy as jnp
 import numpy as np
 
 from tests.domain.conftest import (
@@ -116,7 +117,7 @@ def test_siphon_reveals_a_generated_question_block():
     else:
         raise AssertionError("no generated question block found")
     assert cell(o, qr, qc) == {9: 1.0}
-    s = s.replace(player=s.player.replace(row=int(r), col=int(c), data_siphons=1))
+    s = s.replace(player=s.player.replace(row=jnp.int32(r), col=jnp.int32(c), data_siphons=jnp.int32(1)))
     after = run(s, SIPHON)
     revealed = cell(after.obs, qr, qc)
     assert 9 not in revealed and 35 not in revealed and revealed[11] == 1.0
