@@ -1,0 +1,275 @@
+"""Bad input is rejected up front with a ValueError (or a CLI exit) naming the field and value,
+never a crash deep in JAX: scenario JSON, TrainConfig, YAML/TOML files, HACKMATRIX_* variables
+and command-line flags. Table-driven; each row says which words the message must contain."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from hackmatrix.adapters.config.cli import parse_command_line
+from hackmatrix.adapters.config.sources import EnvConfigSource, FileConfigSource, LayeredConfigSource
+from hackmatrix.application.config import TrainConfig
+from hackmatrix.domain.scenario import Scenario, build
+
+P = {"row": 0, "col": 0}
+VIRUS = {"type": "virus", "row": 1, "col": 1, "hp": 2}
+TRANS = {"row": 1, "col": 1, "turns_remaining": 1, "enemy_type": "virus"}
+DATA = {"row": 2, "col": 2, "kind": "data", "points": 1}
+
+
+def with_(**fields) -> dict:
+    return {"player": P, **fields}
+
+
+# (id, scenario, fragments the ValueError message must contain: the field and the value)
+SCENARIOS = [
+    ("unknown top-level field", with_(foo=1), ["scenario", "foo"]),
+    ("unknown player field", {"player": {**P, "mana": 3}}, ["player", "mana"]),
+    ("unknown enemy field", with_(enemies=[{**VIRUS, "speed": 3}]), ["enemies[0]", "speed"]),
+    ("unknown block field", with_(blocks=[{**DATA, "colour": "red"}]), ["blocks[0]", "colour"]),
+    ("unknown resource field", with_(resources=[{"row": 1, "col": 1, "gold": 3}]), ["resources[0]", "gold"]),
+    ("unknown transmission field", with_(transmissions=[{**TRANS, "hp": 1}]), ["transmissions[0]", "hp"]),
+    ("missing player", {}, ["player", "missing"]),
+    ("missing player.row", {"player": {"col": 0}}, ["player.row", "missing"]),
+    ("missing enemy hp", with_(enemies=[{"type": "virus", "row": 1, "col": 1}]), ["enemies[0].hp", "missing"]),
+    ("scenario is a list", [1, 2], ["scenario", "[1, 2]"]),
+    ("player is a list", {"player": [0, 0]}, ["player", "[0, 0]"]),
+    ("row is a string", {"player": {"row": "1", "col": 0}}, ["player.row", "'1'"]),
+    ("row is a float", {"player": {"row": 1.0, "col": 0}}, ["player.row", "1.0"]),
+    ("row is null", {"player": {"row": None, "col": 0}}, ["player.row", "None"]),
+    ("hp is a boolean", {"player": {**P, "hp": True}}, ["player.hp", "True"]),
+    ("stage is a string", with_(stage="3"), ["scenario.stage", "'3'"]),
+    ("flag is a string", with_(show_activated="true"), ["show_activated", "'true'"]),
+    ("stunned is a string", with_(enemies=[{**VIRUS, "stunned": "yes"}]), ["enemies[0].stunned", "'yes'"]),
+    ("enemy type is a number", with_(enemies=[{**VIRUS, "type": 3}]), ["enemies[0].type", "3"]),
+    ("enemies is an object", with_(enemies={"type": "virus"}), ["scenario.enemies", "'virus'"]),
+    ("owned_programs is a string", with_(owned_programs="PUSH"), ["owned_programs", "'PUSH'"]),
+    ("player row 6", {"player": {"row": 6, "col": 0}}, ["player.row", "6"]),
+    ("player col -1", {"player": {"row": 0, "col": -1}}, ["player.col", "-1"]),
+    ("enemy row 9", with_(enemies=[{**VIRUS, "row": 9}]), ["enemies[0].row", "9"]),
+    ("transmission col 6", with_(transmissions=[{**TRANS, "col": 6}]), ["transmissions[0].col", "6"]),
+    ("block row -2", with_(blocks=[{**DATA, "row": -2}]), ["blocks[0].row", "-2"]),
+    ("resource row 7", with_(resources=[{"row": 7, "col": 1, "credits": 2}]), ["resources[0].row", "7"]),
+    ("two blocks on one cell", with_(blocks=[DATA, {**DATA, "points": 2}]), ["blocks[1]", "(2, 2)", "blocks[0]"]),
+    ("block on the exit", with_(blocks=[{**DATA, "row": 5, "col": 5}]), ["blocks[0]", "(5, 5)", "exit"]),
+    ("data siphon on a block", with_(blocks=[DATA], resources=[{"row": 2, "col": 2, "data_siphon": True}]),
+     ["resources[0]", "(2, 2)", "block"]),
+    ("data siphon on the exit", with_(resources=[{"row": 5, "col": 5, "data_siphon": True}]),
+     ["resources[0]", "(5, 5)"]),
+    ("unknown enemy type", with_(enemies=[{**VIRUS, "type": "dragon"}]), ["enemies[0].type", "'dragon'"]),
+    ("unknown transmission type", with_(transmissions=[{**TRANS, "enemy_type": "ghost"}]),
+     ["transmissions[0].enemy_type", "'ghost'"]),
+    ("unknown block kind", with_(blocks=[{**DATA, "kind": "question"}]), ["blocks[0].kind", "'question'"]),
+    ("unknown program on a block", with_(blocks=[{"row": 2, "col": 2, "kind": "program", "program": "NUKE"}]),
+     ["blocks[0].program", "'NUKE'"]),
+    ("program block without program", with_(blocks=[{"row": 2, "col": 2, "kind": "program"}]),
+     ["blocks[0].program", "missing"]),
+    ("data block with a program", with_(blocks=[{**DATA, "program": "PUSH"}]), ["blocks[0].program", "'PUSH'"]),
+    ("unknown owned program", with_(owned_programs=["PUSH", "NUKE"]), ["owned_programs[1]", "'NUKE'"]),
+    ("owned action index 99", with_(owned_programs=[99]), ["owned_programs[0]", "99"]),
+    ("stage 0", with_(stage=0), ["scenario.stage", "0"]),
+    ("stage 9", with_(stage=9), ["scenario.stage", "9"]),
+    ("negative turn", with_(turn=-1), ["scenario.turn", "-1"]),
+    ("negative credits", {"player": {**P, "credits": -1}}, ["player.credits", "-1"]),
+    ("negative energy", {"player": {**P, "energy": -5}}, ["player.energy", "-5"]),
+    ("negative data siphons", {"player": {**P, "data_siphons": -2}}, ["player.data_siphons", "-2"]),
+    ("negative score", {"player": {**P, "score": -3}}, ["player.score", "-3"]),
+    ("attack damage 0", {"player": {**P, "attack_damage": 0}}, ["player.attack_damage", "0"]),
+    ("negative enemy hp", with_(enemies=[{**VIRUS, "hp": -1}]), ["enemies[0].hp", "-1"]),
+    ("negative block points", with_(blocks=[{**DATA, "points": -4}]), ["blocks[0].points", "-4"]),
+    ("negative spawn count", with_(blocks=[{**DATA, "spawn_count": -1}]), ["blocks[0].spawn_count", "-1"]),
+    ("negative resource credits", with_(resources=[{"row": 1, "col": 1, "credits": -2}]),
+     ["resources[0].credits", "-2"]),
+    ("37 enemies", with_(enemies=[VIRUS] * 37), ["scenario.enemies", "37"]),
+    ("37 transmissions", with_(transmissions=[TRANS] * 37), ["scenario.transmissions", "37"]),
+]
+
+
+@pytest.mark.parametrize(("case", "data", "fragments"), SCENARIOS, ids=[c[0] for c in SCENARIOS])
+def test_bad_scenario_dict_raises_value_error_naming_field_and_value(case, data, fragments):
+    with pytest.raises(ValueError) as error:
+        Scenario.from_dict(data)
+    for fragment in fragments:
+        assert fragment in str(error.value), f"{case}: {fragment!r} not in {str(error.value)!r}"
+    # build() on the raw dict validates the same way, before any array is made.
+    if isinstance(data, dict):
+        with pytest.raises(ValueError):
+            build(data)
+    # ...and so does the JSON text route.
+    with pytest.raises(ValueError) as error:
+        Scenario.from_json(json.dumps(data))
+    assert fragments[0] in str(error.value)
+
+
+@pytest.mark.parametrize(("text", "fragments"), [
+    ("{", ["not valid JSON", "line 1 column 2"]),
+    ("", ["not valid JSON"]),
+    ('{"player": {"row": 0, "col": 0}} trailing', ["not valid JSON", "Extra data"]),
+    ("{'player': {}}", ["not valid JSON"]),
+    ("null", ["scenario", "None"]),
+    ("[]", ["scenario", "[]"]),
+    ("NaN", ["scenario", "nan"]),
+    ('{"player": {"row": 0, "col": 0, "hp": 2.5}}', ["player.hp", "2.5"]),
+])  # fmt: skip
+def test_invalid_json_text_raises_value_error(text, fragments):
+    with pytest.raises(ValueError) as error:
+        Scenario.from_json(text)
+    for fragment in fragments:
+        assert fragment in str(error.value)
+
+
+def test_out_of_range_hp_becomes_3_as_in_the_original():
+    """game-rules §9.2 step 2: not an error, documented behaviour."""
+    for hp in (-1, 4, 7):
+        assert int(build({"player": {**P, "hp": hp}}).player.hp) == 3
+
+
+# ---- TrainConfig.from_dict (observation-reward-metrics §5.6) ---------------------------------
+
+CONFIGS = [
+    ({"num_env": 4}, ["num_env", "unknown"]),
+    ({"lr": 1e-3}, ["lr", "unknown"]),
+    ({"num_envs": 0}, ["num_envs", "0"]),
+    ({"num_envs": -4}, ["num_envs", "-4"]),
+    ({"num_steps": 0}, ["num_steps", "0"]),
+    ({"num_minibatches": 0}, ["num_minibatches", "0"]),
+    ({"update_epochs": 0}, ["update_epochs", "0"]),
+    ({"hidden_dim": 0}, ["hidden_dim", "0"]),
+    ({"num_layers": 0}, ["num_layers", "0"]),
+    ({"log_interval": 0}, ["log_interval", "0"]),
+    ({"total_timesteps": 0}, ["total_timesteps", "0"]),
+    ({"gamma": 0.0}, ["gamma", "0.0"]),
+    ({"gamma": 1.5}, ["gamma", "1.5"]),
+    ({"gamma": float("nan")}, ["gamma", "nan"]),
+    ({"gae_lambda": -0.1}, ["gae_lambda", "-0.1"]),
+    ({"gae_lambda": 1.01}, ["gae_lambda", "1.01"]),
+    ({"clip_eps": 0}, ["clip_eps", "0"]),
+    ({"learning_rate": 0}, ["learning_rate", "0"]),
+    ({"learning_rate": -1e-4}, ["learning_rate", "-0.0001"]),
+    ({"learning_rate": float("nan")}, ["learning_rate", "nan"]),
+    ({"max_grad_norm": 0}, ["max_grad_norm", "0"]),
+    ({"vf_coef": -1}, ["vf_coef", "-1"]),
+    ({"ent_coef": -0.1}, ["ent_coef", "-0.1"]),
+    ({"seed": -1}, ["seed", "-1"]),
+    ({"num_envs": 3, "num_steps": 3, "num_minibatches": 2}, ["divisible", "num_minibatches", "9"]),
+    ({"num_envs": 2, "num_steps": 2, "num_minibatches": 8}, ["num_minibatches", "8"]),
+    ({"num_envs": "many"}, ["num_envs", "'many'"]),
+    ({"num_envs": 2.5}, ["num_envs", "2.5"]),
+    ({"num_envs": True}, ["num_envs", "True"]),
+    ({"num_envs": None}, ["num_envs", "None"]),
+    ({"learning_rate": "fast"}, ["learning_rate", "'fast'"]),
+    ({"track_breakdown": "maybe"}, ["track_breakdown", "'maybe'"]),
+    ({"checkpoint_dir": 3}, ["checkpoint_dir", "3"]),
+]
+
+
+@pytest.mark.parametrize(("values", "fragments"), CONFIGS, ids=[str(v) for v, _ in CONFIGS])
+def test_bad_train_config_raises_value_error_naming_field_and_value(values, fragments):
+    with pytest.raises(ValueError) as error:
+        TrainConfig.from_dict(values)
+    for fragment in fragments:
+        assert fragment in str(error.value)
+
+
+# ---- config files ------------------------------------------------------------------------------
+
+FILES = [
+    ("c.yaml", "num_envs: 4\nnum_env: 8\n", ["num_env", "c.yaml"]),
+    ("c.yml", "learning-rat: 0.1\n", ["learning-rat"]),
+    ("c.toml", "hidden_dims = 8\n", ["hidden_dims", "c.toml"]),
+    ("c.toml", "[train]\nnum_envs = 4\n", ["train"]),
+    ("c.yaml", "num_envs: lots\n", ["num_envs", "'lots'"]),
+    ("c.yaml", "num_envs: [1, 2]\n", ["num_envs", "[1, 2]"]),
+    ("c.yaml", "gamma: 2.0\n", ["gamma", "2.0"]),
+    ("c.yaml", "gamma: .nan\n", ["gamma", "nan"]),
+    ("c.toml", "learning_rate = -0.1\n", ["learning_rate", "-0.1"]),
+    ("c.toml", 'num_steps = "x"\n', ["num_steps", "'x'"]),
+    ("c.toml", "track_breakdown = 3\n", ["track_breakdown", "3"]),
+    ("c.yaml", "logger: tensorboard\n", ["logger", "tensorboard"]),
+    ("c.yaml", "num_envs: 4\n  bad indent: [\n", ["cannot parse", "c.yaml"]),
+    ("c.toml", "num_envs = \n", ["cannot parse", "c.toml"]),
+    ("c.yaml", "- 1\n- 2\n", ["mapping", "c.yaml"]),
+    ("c.json", "{}", ["c.json", ".json"]),
+]
+
+
+@pytest.mark.parametrize(("name", "text", "fragments"), FILES, ids=[f"{n}:{t!r}" for n, t, _ in FILES])
+def test_bad_config_file_raises_value_error_naming_key_and_value(tmp_path, name, text, fragments):
+    path = tmp_path / name
+    path.write_text(text)
+    with pytest.raises(ValueError) as error:
+        FileConfigSource(path).load()
+    for fragment in fragments:
+        assert fragment in str(error.value)
+
+
+def test_missing_config_file_raises_value_error_naming_it(tmp_path):
+    with pytest.raises(ValueError, match="nope.yaml"):
+        FileConfigSource(tmp_path / "nope.yaml")
+
+
+# ---- HACKMATRIX_* environment variables ------------------------------------------------------
+
+ENVS = [
+    ({"HACKMATRIX_NUM_ENV": "4"}, ["HACKMATRIX_NUM_ENV", "'4'"]),
+    ({"HACKMATRIX_TOTALLY_UNKNOWN": "1"}, ["HACKMATRIX_TOTALLY_UNKNOWN"]),
+    ({"HACKMATRIX_NUM_ENVS": "many"}, ["HACKMATRIX_NUM_ENVS", "'many'"]),
+    ({"HACKMATRIX_NUM_ENVS": "0"}, ["num_envs", "0"]),
+    ({"HACKMATRIX_GAMMA": "abc"}, ["HACKMATRIX_GAMMA", "'abc'"]),
+    ({"HACKMATRIX_GAMMA": "1.5"}, ["gamma", "1.5"]),
+    ({"HACKMATRIX_LEARNING_RATE": "-1"}, ["learning_rate", "-1"]),
+    ({"HACKMATRIX_TRACK_BREAKDOWN": "maybe"}, ["HACKMATRIX_TRACK_BREAKDOWN", "'maybe'"]),
+    ({"HACKMATRIX_NUM_MINIBATCHES": "0"}, ["num_minibatches", "0"]),
+    ({"HACKMATRIX_HIDDEN_DIM": "1.5"}, ["HACKMATRIX_HIDDEN_DIM", "'1.5'"]),
+    ({"HACKMATRIX_LOGGER": "tensorboard"}, ["logger", "tensorboard"]),
+    ({"HACKMATRIX_WANDB_MODE": "sometimes"}, ["HACKMATRIX_WANDB_MODE", "'sometimes'"]),
+    ({"HACKMATRIX_TABLE_EVERY": "-1"}, ["HACKMATRIX_TABLE_EVERY", "'-1'"]),
+]
+
+
+@pytest.mark.parametrize(("environ", "fragments"), ENVS, ids=[str(e) for e, _ in ENVS])
+def test_bad_environment_variable_raises_value_error_naming_it(environ, fragments):
+    with pytest.raises(ValueError) as error:
+        EnvConfigSource(environ).load()
+        LayeredConfigSource([EnvConfigSource(environ)], run_root="/nonexistent-run-root").tracking()
+    for fragment in fragments:
+        assert fragment in str(error.value)
+
+
+def test_other_environment_variables_are_ignored():
+    assert EnvConfigSource({"PATH": "/bin", "HACKMATRIXX": "1", "WANDB_MODE": "x"}).values() == {}
+
+
+# ---- command-line flags (parser run in-process) ----------------------------------------------
+
+FLAGS = [
+    (["--num-envs", "-3"], {}, ["num_envs", "-3"]),
+    (["--num-envs", "abc"], {}, ["--num-envs", "'abc'"]),
+    (["--hidden-dim", "1.5"], {}, ["--hidden-dim", "'1.5'"]),
+    (["--learning-rate", "fast"], {}, ["--learning-rate", "'fast'"]),
+    (["--gamma", "0"], {}, ["gamma", "0"]),
+    (["--gae-lambda", "2"], {}, ["gae_lambda", "2"]),
+    (["--ent-coef", "-1"], {}, ["ent_coef", "-1"]),
+    (["--track-breakdown", "maybe"], {}, ["--track-breakdown", "'maybe'"]),
+    (["--num-minibatches", "3"], {}, ["num_minibatches", "3", "divisible"]),
+    (["--logger", "tensorboard"], {}, ["logger", "tensorboard"]),
+    (["--table-every", "x"], {}, ["--table-every", "'x'"]),
+    (["--num-env", "4"], {}, ["--num-env"]),
+    (["--foo"], {}, ["--foo"]),
+    (["--num-envs"], {}, ["--num-envs", "expected one argument"]),
+    (["--config", "/nonexistent/c.yaml"], {}, ["/nonexistent/c.yaml"]),
+    ([], {"HACKMATRIX_SEED": "-1"}, ["seed", "-1"]),
+    ([], {"HACKMATRIX_NUM_ENV": "4"}, ["HACKMATRIX_NUM_ENV"]),
+]
+
+
+@pytest.mark.parametrize(("argv", "environ", "fragments"), FLAGS, ids=[" ".join(a) or str(e) for a, e, _ in FLAGS])
+def test_bad_flag_exits_2_with_a_message_naming_flag_and_value(argv, environ, fragments, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        parse_command_line(argv, environ)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    for fragment in fragments:
+        assert fragment in err, err
