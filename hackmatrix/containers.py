@@ -13,6 +13,12 @@ Config layout (``strict=True``: a missing key is an error)::
           or  {kind: "layered", config_file: path|None, overrides: {...}}  # + env vars
     tracking: {backend: stdout|wandb|mlflow|composite, backends: [...], project, run_name,
                wandb_mode, wandb_entity, mlflow_tracking_uri, mlflow_experiment, table_every}
+    resume:   {path: str|None, step: int|None, wandb_run_id: str|None, mlflow_run_id: str|None}
+
+Checkpoints go to ``<run_dir>/<checkpoint_dir>`` through ``MsgpackCheckpointStore``.
+A resumed run (``resume.path`` set) continues the trackers' runs: wandb with
+``resume="allow"`` and the saved id, mlflow in the saved run, and the stdout tracker
+appends to ``metrics.jsonl`` after dropping lines past the checkpoint's step.
 """
 
 from __future__ import annotations
@@ -22,6 +28,8 @@ from typing import Any
 
 from dependency_injector import containers, providers
 
+from hackmatrix.adapters.checkpoints.locate import ResumePoint, checkpoint_directory
+from hackmatrix.adapters.checkpoints.msgpack_store import MsgpackCheckpointStore
 from hackmatrix.adapters.config.cli import parse_command_line
 from hackmatrix.adapters.config.sources import (
     TRACKING_DEFAULTS,
@@ -73,6 +81,7 @@ class Container(containers.DeclarativeContainer):
         run_dir=run_dir,
         total_timesteps=train_config.provided.effective_total_timesteps,
         table_every=config.tracking.table_every,
+        resume_step=config.resume.step,
     )
     wandb_tracker = providers.Singleton(
         WandbLogger,
@@ -82,6 +91,7 @@ class Container(containers.DeclarativeContainer):
         mode=config.tracking.wandb_mode,
         entity=config.tracking.wandb_entity,
         config=train_config.provided.to_dict.call(),
+        resume_id=config.resume.wandb_run_id,
     )
     mlflow_tracker = providers.Singleton(
         MlflowLogger,
@@ -89,6 +99,7 @@ class Container(containers.DeclarativeContainer):
         tracking_uri=config.tracking.mlflow_tracking_uri,
         experiment_name=config.tracking.mlflow_experiment,
         run_name=config.tracking.run_name,
+        run_id=config.resume.mlflow_run_id,
     )
 
     # Fault-tolerant wrappers: a failing tracker warns once and is dropped.
@@ -108,7 +119,49 @@ class Container(containers.DeclarativeContainer):
         ),
     )
 
-    train_policy = providers.Factory(TrainPolicy, config=train_config, logger=metrics_logger)
+    checkpoint_store = providers.Singleton(
+        MsgpackCheckpointStore,
+        directory=providers.Callable(
+            checkpoint_directory, run_dir, train_config.provided.checkpoint_dir
+        ),
+        keep=train_config.provided.keep_checkpoints,
+    )
+
+    train_policy = providers.Factory(
+        TrainPolicy,
+        config=train_config,
+        logger=metrics_logger,
+        checkpoints=checkpoint_store,
+        resume_from=config.resume.path,
+        handle_signals=True,
+    )
+
+
+NO_RESUME: dict[str, Any] = {"path": None, "step": None, "wandb_run_id": None, "mlflow_run_id": None}
+
+
+def resume_settings(point: ResumePoint | None) -> dict[str, Any]:
+    """The container's ``resume`` section for a ResumePoint (or a fresh run)."""
+    if point is None:
+        return dict(NO_RESUME)
+    return {
+        "path": point.path,
+        "step": point.step,
+        "wandb_run_id": point.trackers.get("wandb_run_id"),
+        "mlflow_run_id": point.trackers.get("mlflow_run_id"),
+    }
+
+
+def checkpoint_store_for(path: str) -> MsgpackCheckpointStore:
+    """A store over the folder of checkpoint file ``path`` (for evaluate/watch)."""
+    from pathlib import Path
+
+    return MsgpackCheckpointStore(Path(path).parent)
+
+
+def load_checkpoint(path: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(payload, metadata) of a checkpoint file; ValueError naming the path on problems."""
+    return checkpoint_store_for(path).load(path)
 
 
 def tracking_settings(logger: str = "stdout", **options: Any) -> dict[str, Any]:
@@ -130,6 +183,7 @@ def container_for(values: Mapping[str, Any], logger: str = "stdout", **options: 
         {
             "source": {"kind": "mapping", "values": dict(values)},
             "tracking": tracking_settings(logger, **options),
+            "resume": dict(NO_RESUME),
         }
     )
     return container
@@ -150,6 +204,7 @@ def create_container(
         {
             "source": {"kind": "mapping", "values": train_values},
             "tracking": source.tracking(),
+            "resume": resume_settings(getattr(source, "resume", None)),
         }
     )
     return container

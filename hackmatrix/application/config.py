@@ -66,7 +66,8 @@ class TrainConfig:
     eval_interval: int = 100  # kept for parity with the port; unused
     save_interval: Optional[int] = None  # updates between checkpoints; None: every save_minutes
     save_minutes: float = 10.0
-    checkpoint_dir: str = "checkpoints"
+    checkpoint_dir: str = "checkpoints"  # relative: inside run_dir
+    keep_checkpoints: int = 3  # newest checkpoints kept; older ones are deleted
     run_dir: Optional[str] = None
     track_breakdown: bool = True  # aggregate the 15 reward/ means in jit
     undo_depth: int = 8  # EnvParams.undo_depth
@@ -244,7 +245,7 @@ def _check_types(cfg: TrainConfig) -> None:
 def _validate(cfg: TrainConfig) -> None:
     """Enforce observation-reward-metrics §5.6; each error names the field and value."""
     for name in ("num_envs", "num_steps", "hidden_dim", "num_layers", "log_interval",
-                 "total_timesteps", "eval_interval", "undo_depth"):
+                 "total_timesteps", "eval_interval", "undo_depth", "keep_checkpoints"):
         value = getattr(cfg, name)
         if value < 1:
             raise ValueError(f"{name} must be >= 1, got {value}")

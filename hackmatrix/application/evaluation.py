@@ -18,7 +18,7 @@ from hackmatrix.application.config import TrainConfig
 from hackmatrix.application.env_wrapper import HackMatrixEnv
 from hackmatrix.application.network import ActorCritic, init_params
 from hackmatrix.application.ppo import make_env
-from hackmatrix.domain.constants import NUM_STAGES
+from hackmatrix.domain.constants import NUM_STAGES, REWARD_KEYS
 
 DEFAULT_MAX_STEPS = 1000
 MODE_GREEDY, MODE_SAMPLE, MODE_RANDOM = 0, 1, 2
@@ -35,8 +35,10 @@ def _run_episodes(
     zeros_f = jnp.zeros((num_episodes,), jnp.float32)
     zeros_i = jnp.zeros((num_episodes,), jnp.int32)
     active = jnp.ones((num_episodes,), jnp.bool_)
+    parts = {name: zeros_f for name in REWARD_KEYS}  # per-episode sums of each component
+    kinds = jnp.zeros((num_episodes, 3), jnp.int32)  # moves, siphons, programs taken
     init = (state, obs, active, zeros_f, zeros_i, jnp.ones_like(zeros_i),
-            jnp.zeros((num_episodes,), jnp.bool_), k_loop, jnp.int32(0))
+            jnp.zeros((num_episodes,), jnp.bool_), parts, kinds, k_loop, jnp.int32(0))
 
     def policy(k_act, obs, mask):
         logits, _ = network.apply(params, obs)
@@ -50,7 +52,7 @@ def _run_episodes(
         return jnp.any(active) & (t < max_steps)
 
     def body(carry):
-        state, obs, active, ret, length, stage, won, key, t = carry
+        state, obs, active, ret, length, stage, won, parts, kinds, key, t = carry
         key, k_act, k_env = jax.random.split(key, 3)
         mask = jax.vmap(env.action_mask)(state)
         action = policy(k_act, obs, mask)
@@ -61,11 +63,17 @@ def _run_episodes(
         length = length + active.astype(jnp.int32)
         stage = jnp.where(active, jnp.maximum(stage, info["stage"]), stage)
         won = won | (active & done & (info["stage"] == NUM_STAGES) & (info["victory"] > 0))
+        parts = {k: v + jnp.where(active, info[k], 0.0) for k, v in parts.items()}
+        kind = jnp.where(action < 4, 0, jnp.where(action == 4, 1, 2))
+        kinds = kinds + (jax.nn.one_hot(kind, 3, dtype=jnp.int32) * active[:, None])
         active = active & ~done
-        return state, obs, active, ret, length, stage, won, key, t + 1
+        return state, obs, active, ret, length, stage, won, parts, kinds, key, t + 1
 
-    _, _, active, ret, length, stage, won, _, _ = jax.lax.while_loop(cond, body, init)
-    return {"return": ret, "length": length, "stage": stage, "won": won, "truncated": active}
+    _, _, active, ret, length, stage, won, parts, kinds, _, _ = jax.lax.while_loop(
+        cond, body, init
+    )
+    return {"return": ret, "length": length, "stage": stage, "won": won, "truncated": active,
+            "breakdown": parts, "action_counts": kinds}
 
 
 def summarize(raw: dict[str, np.ndarray]) -> dict[str, float]:
@@ -83,11 +91,30 @@ def summarize(raw: dict[str, np.ndarray]) -> dict[str, float]:
     }
 
 
+ACTION_KINDS = ("move", "siphon", "program")
+
+
+def summarize_detailed(raw: dict[str, Any]) -> dict[str, float]:
+    """``summarize`` plus, per episode, the mean of each of the 15 reward components
+    (``reward/<key>``) and the share of moves/siphons/programs among all actions
+    taken (``actions/<kind>_frac``)."""
+    stats = summarize(raw)
+    for name in REWARD_KEYS:
+        stats[f"reward/{name}"] = float(np.mean(np.asarray(raw["breakdown"][name], np.float64)))
+    counts = np.asarray(raw["action_counts"], np.float64).sum(axis=0)
+    total = max(counts.sum(), 1.0)
+    for i, kind in enumerate(ACTION_KINDS):
+        stats[f"actions/{kind}_frac"] = float(counts[i] / total)
+    return stats
+
+
 def run_episodes(
     params: Any, config: TrainConfig, num_episodes: int, mode: int, seed: int,
     max_steps: int = DEFAULT_MAX_STEPS, env: HackMatrixEnv | None = None,
 ) -> dict[str, np.ndarray]:
-    """Per-episode host arrays: return, length, stage (highest), won, truncated."""
+    """Per-episode host arrays: return, length, stage (highest), won, truncated,
+    breakdown (15 per-episode component sums) and action_counts ((E, 3) moves,
+    siphons, programs)."""
     if not isinstance(num_episodes, int) or num_episodes < 1:
         raise ValueError(f"num_episodes must be an int >= 1, got {num_episodes!r}")
     if not isinstance(max_steps, int) or max_steps < 1:

@@ -21,6 +21,18 @@ class MetricsLogger(Protocol):
 
 
 @runtime_checkable
+class ResumableLogger(Protocol):
+    """A tracker whose run can be continued later (optional extension of MetricsLogger).
+
+    ``run_ids()`` returns host strings such as ``{"wandb_run_id": ...}``; the training
+    use case stores them in checkpoint metadata so a resumed run logs into the same
+    tracker run.
+    """
+
+    def run_ids(self) -> Mapping[str, str]: ...
+
+
+@runtime_checkable
 class ConfigSource(Protocol):
     """Yields a validated TrainConfig."""
 
@@ -29,7 +41,13 @@ class ConfigSource(Protocol):
 
 @runtime_checkable
 class CheckpointStore(Protocol):
-    """Saves and loads training checkpoints (host pytrees of numpy arrays plus metadata)."""
+    """Saves and loads training checkpoints (host pytrees of numpy arrays plus metadata).
+
+    ``save`` is atomic (a failed save leaves earlier checkpoints loadable) and returns
+    the new checkpoint's path; ``load`` raises ValueError naming the path and the
+    problem for a missing, truncated, corrupted or foreign file; ``latest`` is the
+    newest checkpoint's path, or None.
+    """
 
     def save(self, step: int, payload: Mapping[str, Any], metadata: Mapping[str, Any]) -> str: ...
 

@@ -3,19 +3,44 @@
 A thin shim: all wiring lives in the composition root ``hackmatrix.containers``
 (imported inside ``main`` -- the one place the application layer reaches it, as
 cosmicpython's entry points call ``bootstrap``). ``--help`` lists every option.
+
+Ctrl-C (SIGINT) or SIGTERM stops training after the current chunk, saves a
+checkpoint and exits with status 128 + the signal number (130 for Ctrl-C);
+``--resume latest`` continues. Training that diverges (a NaN/inf loss or
+parameter) exits with status 1 and a message naming the update.
 """
 
 from __future__ import annotations
 
+import logging
+import signal
+import sys
 from collections.abc import Sequence
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one training job configured from flags, ``HACKMATRIX_*`` env vars and a file."""
+    from hackmatrix.application.use_cases import NonFiniteTrainingError
     from hackmatrix.containers import create_container
 
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     container = create_container(argv)
-    container.train_policy().run()  # run() closes the tracker(s), also on errors
+    try:
+        result = container.train_policy().run()  # run() closes the tracker(s), also on errors
+    except NonFiniteTrainingError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    if result.interrupted_by is not None:
+        where = result.checkpoints[-1] if result.checkpoints else "no new checkpoint"
+        print(
+            f"stopped by {result.interrupted_by} after update {result.num_updates} "
+            f"({result.env_steps} env steps); checkpoint: {where}\n"
+            f"continue with: python -m hackmatrix.application.train --resume {where}",
+            file=sys.stderr,
+        )
+        return 128 + int(signal.Signals[result.interrupted_by])
+    if result.checkpoints:
+        print(f"checkpoint: {result.checkpoints[-1]}")
     return 0
 
 

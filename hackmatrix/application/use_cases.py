@@ -3,21 +3,46 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
+import signal
+import threading
 import time
+import warnings
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from hackmatrix.application.checkpointing import restore_tree, runner_payload, runner_state_dict
 from hackmatrix.application.config import TrainConfig
 from hackmatrix.application.evaluation import evaluate, evaluate_random_policy
-from hackmatrix.application.metrics import host_records
-from hackmatrix.application.ports import CheckpointStore, MetricsLogger
-from hackmatrix.application.ppo import init_runner_state, make_env, make_train_chunk
+from hackmatrix.application.metrics import PPO_METRIC_KEYS, host_records
+from hackmatrix.application.ports import CheckpointStore, MetricsLogger, ResumableLogger
+from hackmatrix.application.ppo import (
+    RunnerState,
+    init_runner_state,
+    make_env,
+    make_optimizer,
+    make_train_chunk,
+)
 from hackmatrix.domain.state import EnvParams
 
-__all__ = ["TrainPolicy", "TrainResult", "evaluate", "evaluate_random_policy"]
+__all__ = [
+    "NonFiniteTrainingError", "TrainPolicy", "TrainResult", "evaluate", "evaluate_random_policy",
+]
+
+_log = logging.getLogger("hackmatrix.train")
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+class NonFiniteTrainingError(RuntimeError):
+    """A loss or a parameter became NaN/inf; training stopped without saving."""
+
+    def __init__(self, message: str, update: int) -> None:
+        super().__init__(message)
+        self.update = update  # 1-based index of the first bad update
 
 
 @dataclasses.dataclass
@@ -26,13 +51,15 @@ class TrainResult:
 
     params: Any  # host pytree of numpy arrays
     config: TrainConfig  # resolved (auto-scaled, bumped) config actually trained
-    num_updates: int
+    num_updates: int  # updates done in total, those before a resume included
     env_steps: int
     compile_seconds: float
     train_seconds: float  # wall time of the chunks, compile excluded
     last_metrics: dict[str, float]
     checkpoints: list[str]
     runner: Any = None  # final RunnerState (device arrays), e.g. for in-progress episode stats
+    interrupted_by: str | None = None  # "SIGINT"/"SIGTERM" when a signal stopped the run
+    resumed_from: str | None = None  # checkpoint the run continued from
 
 
 _COMPILED: dict[tuple[Any, ...], Any] = {}
@@ -60,12 +87,66 @@ def _compiled_chunk(cfg: TrainConfig, env: Any, runner: Any) -> Any:
     return _COMPILED[key]
 
 
+@jax.jit
+def _tree_is_finite(tree: Any) -> jax.Array:
+    leaves = [jnp.all(jnp.isfinite(x)) for x in jax.tree_util.tree_leaves(tree)
+              if jnp.issubdtype(x.dtype, jnp.floating)]
+    return jnp.all(jnp.stack(leaves)) if leaves else jnp.bool_(True)
+
+
+class _StopFlag:
+    """Set by SIGINT/SIGTERM; the training loop checks it between chunks.
+
+    A second signal while the flag is set raises KeyboardInterrupt at once (abort
+    without waiting for the chunk or the save).
+    """
+
+    def __init__(self) -> None:
+        self.signal_name: str | None = None
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> _StopFlag:
+        if threading.current_thread() is threading.main_thread():
+            for sig in STOP_SIGNALS:
+                self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        self._previous.clear()
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.signal_name is not None:
+            raise KeyboardInterrupt
+        self.signal_name = signal.Signals(signum).name
+        _log.warning(
+            "%s received: finishing the current chunk, saving a checkpoint and stopping "
+            "(send it again to abort without saving)", self.signal_name,
+        )
+
+
 class TrainPolicy:
     """Train the actor-critic with PPO, one compiled chunk of ``log_interval`` updates at a time.
 
-    Between chunks it does one ``jax.device_get``, then calls
-    ``logger.log_metrics(record, step=env_steps)`` once per update of the chunk, and
-    saves a checkpoint when ``save_interval`` updates (or ``save_minutes``) have passed.
+    Between chunks it does one ``jax.device_get``, checks that the losses and the
+    parameters are finite, then calls ``logger.log_metrics(record, step=env_steps)``
+    once per update of the chunk, and saves a checkpoint when ``save_interval``
+    updates (or ``save_minutes``) have passed, at the end, and when a stop signal
+    arrived (with ``handle_signals``).
+
+    Args:
+      config: the hyperparameters (auto-scaled here).
+      logger: the tracker(s).
+      checkpoints: where checkpoints go (None: no checkpoints).
+      env_params: engine parameters (None: from the config).
+      resume_from: a checkpoint path, or ``"latest"`` (the store's newest), to continue.
+        Same ``num_envs``: the full runner state is restored and training continues
+        exactly as if it had never stopped. Other ``num_envs``: only the weights are
+        kept (optimizer and games start afresh) and a warning is issued.
+      handle_signals: install SIGINT/SIGTERM handlers that stop between chunks.
+      before_chunk: test hook ``f(next_update_index_0_based, runner) -> runner`` run
+        before each chunk (e.g. to poison the parameters at update K).
     """
 
     def __init__(
@@ -74,84 +155,184 @@ class TrainPolicy:
         logger: MetricsLogger,
         checkpoints: CheckpointStore | None = None,
         env_params: EnvParams | None = None,
+        *,
+        resume_from: str | None = None,
+        handle_signals: bool = False,
+        before_chunk: Callable[[int, RunnerState], RunnerState] | None = None,
     ):
+        if resume_from is not None and checkpoints is None:
+            raise ValueError(f"resume_from={resume_from!r} needs a checkpoint store")
         self.config = config
         self.logger = logger
         self.checkpoints = checkpoints
         self.env_params = env_params
+        self.resume_from = resume_from
+        self.handle_signals = handle_signals
+        self.before_chunk = before_chunk
 
     def run(self) -> TrainResult:
-        """Train for config.num_updates updates; always closes the logger."""
+        """Train up to the config's budget; always closes the logger."""
         try:
             self.logger.log_config(self.config.to_dict())
-            return self._train()
+            if not self.handle_signals:
+                return self._train(_StopFlag())
+            with _StopFlag() as stop:
+                return self._train(stop)
         finally:
             self.logger.close()
 
-    def _train(self) -> TrainResult:
+    # ---- resume -------------------------------------------------------------------
+    def _resume(self, cfg: TrainConfig, runner: RunnerState) -> tuple[RunnerState, int, int, str]:
+        """Restore ``runner`` from the checkpoint; returns (runner, updates, env_steps, path)."""
+        assert self.checkpoints is not None and self.resume_from is not None
+        path = self.resume_from
+        if path == "latest":
+            latest = self.checkpoints.latest()
+            if latest is None:
+                raise ValueError("--resume latest: no checkpoint found to resume from")
+            path = latest
+        payload, metadata = self.checkpoints.load(path)
+        state = runner_state_dict(payload, path)
+        try:
+            updates, env_steps = int(metadata["update"]), int(metadata["env_steps"])
+            saved_envs = int(metadata["num_envs"])
+        except (KeyError, TypeError, ValueError) as error:
+            raise ValueError(f"checkpoint {path!r} lacks training metadata ({error!r})") from None
+        params = restore_tree(runner.params, state["params"], "params", path)
+        if saved_envs == cfg.num_envs:
+            restored = restore_tree(runner, state, "runner state", path)
+            return restored, updates, env_steps, path
+        message = (
+            f"resuming {path!r} with num_envs={cfg.num_envs} (checkpoint: {saved_envs}): "
+            "keeping the weights, resetting the optimizer state and the games; "
+            "Adam's moment estimates were calibrated to the old batch"
+        )
+        warnings.warn(message, stacklevel=3)
+        _log.warning(message)
+        params = jax.tree_util.tree_map(jnp.asarray, params)
+        fresh = runner.replace(params=params, opt_state=make_optimizer(cfg).init(params))
+        return fresh, updates, env_steps, path
+
+    # ---- training loop ------------------------------------------------------------
+    def _train(self, stop: _StopFlag) -> TrainResult:
         cfg = self.config.auto_scale_for_batch_size()
         env = make_env(cfg, self.env_params)
         runner = init_runner_state(cfg, env)
+        done_updates, env_steps, resumed_from = 0, 0, None
+        if self.resume_from is not None:
+            runner, done_updates, env_steps, resumed_from = self._resume(cfg, runner)
+            _log.info("resumed from %s at update %d (%d env steps)",
+                      resumed_from, done_updates, env_steps)
+        # Updates left in the env-step budget (equals num_updates - done at an unchanged batch).
+        remaining = max(0, (cfg.effective_total_timesteps - env_steps) // cfg.batch_size)
         start = time.perf_counter()
-        compiled = _compiled_chunk(cfg, env, runner)
+        compiled = _compiled_chunk(cfg, env, runner) if remaining else None
         compile_seconds = time.perf_counter() - start
-
-        total_updates = cfg.num_updates
-        done_updates = 0
+        total_updates = done_updates + remaining
         train_seconds = 0.0
         last_record: dict[str, float] = {}
         saved: list[str] = []
-        last_save_update, last_save_time = 0, time.perf_counter()
-        while done_updates < total_updates:
+        last_save_update, last_save_time = done_updates, time.perf_counter()
+        while done_updates < total_updates and stop.signal_name is None:
             n = min(cfg.log_interval, total_updates - done_updates)
+            if self.before_chunk is not None:
+                runner = self.before_chunk(done_updates, runner)
             start = time.perf_counter()
             runner, metrics = compiled(runner, jnp.int32(n))
-            metrics = jax.device_get(metrics)
+            metrics, params_finite = jax.device_get((metrics, _tree_is_finite(runner.params)))
             elapsed = time.perf_counter() - start
             train_seconds += elapsed
             records = host_records(
                 metrics, n, first_update=done_updates, batch_size=cfg.batch_size,
                 steps_per_second=n * cfg.batch_size / max(elapsed, 1e-9),
             )
-            for step, record in records:
+            records = [(env_steps + (i + 1) * cfg.batch_size, r) for i, (_, r) in enumerate(records)]
+            bad = _first_non_finite(metrics, n, bool(params_finite))
+            for step, record in records[: n if bad is None else bad]:
                 self.logger.log_metrics(record, step=step)
+            if bad is not None:
+                self._fail_non_finite(metrics, bad, done_updates, saved)
             last_record = records[-1][1]
             done_updates += n
-            if self._should_save(cfg, done_updates, last_save_update, last_save_time, total_updates):
-                saved.append(self._save(cfg, runner, done_updates))
+            env_steps += n * cfg.batch_size
+            if self._should_save(cfg, done_updates, last_save_update, last_save_time,
+                                 total_updates, stop):
+                saved.append(self._save(cfg, runner, done_updates, env_steps))
                 last_save_update, last_save_time = done_updates, time.perf_counter()
 
         return TrainResult(
             params=jax.device_get(runner.params),
             config=cfg,
             num_updates=done_updates,
-            env_steps=done_updates * cfg.batch_size,
+            env_steps=env_steps,
             compile_seconds=compile_seconds,
             train_seconds=train_seconds,
             last_metrics=last_record,
             checkpoints=saved,
             runner=runner,
+            interrupted_by=stop.signal_name,
+            resumed_from=resumed_from,
+        )
+
+    def _fail_non_finite(
+        self, metrics: Mapping[str, np.ndarray], bad: int, done_updates: int, saved: list[str]
+    ) -> None:
+        update = done_updates + bad + 1
+        values = {k: float(np.asarray(metrics[k])[bad]) for k in PPO_METRIC_KEYS if k in metrics}
+        shown = ", ".join(f"{k}={v}" for k, v in values.items() if not np.isfinite(v))
+        last_good = saved[-1] if saved else (self.checkpoints.latest() if self.checkpoints else None)
+        raise NonFiniteTrainingError(
+            f"training diverged at update {update}: non-finite "
+            f"{shown or 'parameters'}; stopped without saving "
+            f"(last good checkpoint: {last_good or 'none'})",
+            update,
         )
 
     def _should_save(
-        self, cfg: TrainConfig, done: int, last_update: int, last_time: float, total: int
+        self, cfg: TrainConfig, done: int, last_update: int, last_time: float, total: int,
+        stop: _StopFlag,
     ) -> bool:
-        if self.checkpoints is None:
+        if self.checkpoints is None or done == last_update:
             return False
-        if done >= total:
+        if done >= total or stop.signal_name is not None:
             return True
         if cfg.save_interval is not None:
             return done - last_update >= cfg.save_interval
         return time.perf_counter() - last_time >= 60.0 * cfg.save_minutes
 
-    def _save(self, cfg: TrainConfig, runner: Any, done_updates: int) -> str:
+    def _save(self, cfg: TrainConfig, runner: Any, done_updates: int, env_steps: int) -> str:
         assert self.checkpoints is not None
-        params = jax.tree_util.tree_map(np.asarray, jax.device_get(runner.params))
-        env_steps = done_updates * cfg.batch_size
-        metadata = {
+        metadata: dict[str, Any] = {
             "env_steps": env_steps,
             "update": done_updates,
             "num_envs": cfg.num_envs,
-            "config": cfg.to_dict(),
+            "batch_size": cfg.batch_size,
+            "config": self.config.to_dict(),  # as the user set it (auto-scaling re-applies)
+            "resolved_config": cfg.to_dict(),
+            "trackers": _run_ids(self.logger),
         }
-        return self.checkpoints.save(env_steps, {"params": params}, metadata)
+        path = self.checkpoints.save(env_steps, runner_payload(runner), metadata)
+        _log.info("checkpoint saved: %s (update %d)", path, done_updates)
+        return path
+
+
+def _first_non_finite(metrics: Mapping[str, np.ndarray], n: int, params_finite: bool) -> int | None:
+    """0-based index in the chunk of the first update with a non-finite loss.
+
+    Parameters are checked at the end of the chunk only: non-finite parameters with
+    finite losses blame the chunk's last update.
+    """
+    for i in range(n):
+        for key in PPO_METRIC_KEYS:
+            if key in metrics and not np.isfinite(np.asarray(metrics[key])[i]):
+                return i
+    return None if params_finite else n - 1
+
+
+def _run_ids(logger: MetricsLogger) -> dict[str, str]:
+    if isinstance(logger, ResumableLogger):
+        try:
+            return {str(k): str(v) for k, v in logger.run_ids().items()}
+        except Exception as error:  # noqa: BLE001 - a tracker must not stop a save
+            _log.debug("run_ids failed: %r", error)
+    return {}

@@ -101,7 +101,7 @@ def test_result_and_checkpoints(training_run, tiny_config):
     assert metadata["update"] == 5 and metadata["num_envs"] == 8
     assert metadata["config"]["hidden_dim"] == 32
     np.testing.assert_array_equal(
-        payload["params"]["params"]["Dense_3"]["bias"], result.params["params"]["Dense_3"]["bias"]
+        payload["runner"]["params"]["params"]["Dense_3"]["bias"], result.params["params"]["Dense_3"]["bias"]
     )
 
 

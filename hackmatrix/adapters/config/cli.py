@@ -12,16 +12,20 @@ import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from hackmatrix.adapters.checkpoints.locate import read_resume_point
 from hackmatrix.adapters.config.sources import (
     ENV_PREFIX,
     NONE_DEFAULT_TEXT,
     TRACKING_DEFAULTS,
     TRACKING_HELP,
+    EnvConfigSource,
+    FileConfigSource,
     LayeredConfigSource,
+    MappingConfigSource,
     coerce_value,
     env_var_name,
 )
-from hackmatrix.application.config import FIELD_TYPES, TrainConfig
+from hackmatrix.application.config import FIELD_DEFAULTS, FIELD_TYPES, TrainConfig
 
 PROG = "python -m hackmatrix.application.train"
 TRACKING_METAVARS = {"logger": "NAME[,NAME]", "wandb_mode": "MODE", "table_every": "INT"}
@@ -59,7 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The argparse parser; every option's help shows its default and env variable."""
     parser = argparse.ArgumentParser(
         prog=PROG,
-        usage="%(prog)s [--config PATH] [--<setting> VALUE ...]  (see --help)",
+        usage="%(prog)s [--config PATH] [--resume PATH|latest] [--<setting> VALUE ...]  (see --help)",
         description=(
             "Train a PPO policy on HackMatrix. Settings come from, lowest to highest "
             "precedence: defaults < --config file (YAML or TOML, flat snake_case keys) < "
@@ -72,6 +76,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--config",
         metavar="PATH",
         help="YAML (.yaml/.yml) or TOML (.toml) file of settings (default: none)",
+    )
+    parser.add_argument(
+        "--resume",
+        metavar="PATH|latest",
+        help="continue a run from a checkpoint file, a run or checkpoint folder (its newest "
+        "checkpoint), or 'latest' (the newest checkpoint of --run-dir, else of any run under "
+        "runs/). The checkpoint's settings are the base; file, env and flags still override. "
+        "(default: none)",
     )
     train = parser.add_argument_group("training (TrainConfig)")
     for field in dataclasses.fields(TrainConfig):
@@ -110,9 +122,29 @@ def parse_command_line(
     parser = build_parser()
     namespace = vars(parser.parse_args(argv))
     config_file = namespace.pop("config", None)
+    resume = namespace.pop("resume", None)
     try:
-        source = LayeredConfigSource.standard(config_file, namespace, environ)
+        base = []
+        resume_point = None
+        if resume is not None:
+            resume_point = _resume_point(resume, config_file, namespace, environ)
+            base = [MappingConfigSource(resume_point.config, f"checkpoint {resume_point.path!r}")]
+        source = LayeredConfigSource.standard(config_file, namespace, environ, base=base)
+        source.resume = resume_point
         source.tracking()
     except ValueError as error:
         parser.error(str(error))
     return config_file, namespace, source
+
+
+def _resume_point(
+    spec: str, config_file: str | None, flags: Mapping[str, Any], environ: Mapping[str, str] | None
+):  # type: ignore[no-untyped-def]
+    """Read the checkpoint ``--resume`` names, looking in the run folder given, if any."""
+    explicit: dict[str, Any] = {}
+    if config_file:
+        explicit.update(FileConfigSource(config_file).values())
+    explicit.update(EnvConfigSource(environ).values())
+    explicit.update(flags)
+    checkpoint_dir = explicit.get("checkpoint_dir") or FIELD_DEFAULTS["checkpoint_dir"]
+    return read_resume_point(spec, explicit.get("run_dir"), checkpoint_dir)

@@ -241,6 +241,8 @@ class LayeredConfigSource:
     trainer and every tracker write into the same folder.
     """
 
+    resume: Any = None  # set by the CLI to the ResumePoint of --resume (None: fresh run)
+
     def __init__(self, layers: Sequence[Layer], run_root: str | Path = "runs") -> None:
         merged: dict[str, Any] = {}
         for layer in layers:
@@ -256,9 +258,11 @@ class LayeredConfigSource:
         config_file: str | Path | None = None,
         overrides: Mapping[str, Any] | None = None,
         environ: Mapping[str, str] | None = None,
+        base: Sequence[Layer] = (),
     ) -> LayeredConfigSource:
-        """The usual stack: file (if any) < environment < ``overrides`` (CLI flags)."""
-        layers: list[Layer] = []
+        """The usual stack: ``base`` (e.g. a resumed checkpoint's settings) < file (if any)
+        < environment < ``overrides`` (CLI flags)."""
+        layers: list[Layer] = list(base)
         if config_file:
             layers.append(FileConfigSource(config_file))
         layers.append(EnvConfigSource(environ))

@@ -24,6 +24,15 @@ class CompositeLogger:
     def log_metrics(self, metrics: Mapping[str, float], step: int) -> None:
         self._each(lambda logger: logger.log_metrics(metrics, step))
 
+    def run_ids(self) -> dict[str, str]:
+        """The union of the trackers' run ids."""
+        ids: dict[str, str] = {}
+        for logger in self.loggers:
+            run_ids = getattr(logger, "run_ids", None)
+            if run_ids is not None:
+                ids.update(run_ids())
+        return ids
+
     def close(self) -> None:
         self._each(lambda logger: logger.close())
 

@@ -59,6 +59,9 @@ class MlflowLogger:
       tracking_uri: e.g. ``http://127.0.0.1:5000`` or ``sqlite:///...`` (None: default).
       experiment_name: created if missing.
       run_name: display name of the run.
+      run_id: an existing run to continue (a resumed training); None creates a run.
+        A continued run keeps the params it has (mlflow params are immutable): only
+        params it lacks are logged.
     """
 
     def __init__(
@@ -67,6 +70,7 @@ class MlflowLogger:
         tracking_uri: str | None = None,
         experiment_name: str = "hackmatrix",
         run_name: str | None = None,
+        run_id: str | None = None,
     ) -> None:
         for name, value in FAIL_FAST_ENV.items():
             os.environ.setdefault(name, value)
@@ -90,16 +94,30 @@ class MlflowLogger:
             experiment_id = self.client.create_experiment(
                 experiment_name, artifact_location=location
             )
-        run = self.client.create_run(experiment_id, run_name=run_name)
+        self._existing_params: dict[str, str] = {}
+        if run_id:
+            run = self.client.get_run(run_id)
+            self.client.update_run(run_id, status=RunStatus.to_string(RunStatus.RUNNING))
+            self._existing_params = dict(run.data.params)
+        else:
+            run = self.client.create_run(experiment_id, run_name=run_name)
         self.experiment_id = experiment_id
         self.run_id: str = run.info.run_id
         self._closed = False
 
     def log_config(self, config: Mapping[str, object]) -> None:
         """Log the config as params (flattened, stringified, 100 per batch)."""
-        params = [self._param_cls(k, v) for k, v in flatten_params(config).items()]
+        params = [
+            self._param_cls(k, v)
+            for k, v in flatten_params(config).items()
+            if k not in self._existing_params
+        ]
         for batch in chunked(params, MAX_PARAMS_PER_BATCH):
             self.client.log_batch(self.run_id, params=batch)
+
+    def run_ids(self) -> dict[str, str]:
+        """``{"mlflow_run_id": ...}``, stored in checkpoints so a resume continues this run."""
+        return {"mlflow_run_id": self.run_id}
 
     def log_metrics(self, metrics: Mapping[str, float], step: int) -> None:
         """Log one update's metrics at ``step``, in batches of at most 1000."""

@@ -53,6 +53,17 @@ class ResilientLogger:
     def log_metrics(self, metrics: Mapping[str, float], step: int) -> None:
         self._call(f"log_metrics(step={step})", lambda logger: logger.log_metrics(metrics, step))
 
+    def run_ids(self) -> dict[str, str]:
+        """The wrapped tracker's run ids ({} when it has none or was dropped)."""
+        run_ids = getattr(self.inner, "run_ids", None)
+        if run_ids is None:
+            return {}
+        try:
+            return dict(run_ids())
+        except Exception as error:  # noqa: BLE001 - ids are a nicety, never fatal
+            self._warn(f"{self.name} tracker failed in run_ids: {error!r}")
+            return {}
+
     def close(self) -> None:
         if self.inner is None:
             return

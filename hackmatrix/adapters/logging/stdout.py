@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import sys
 import time
 from collections.abc import Mapping
@@ -60,6 +61,10 @@ class StdoutLogger:
       table_every: print the key-metrics table every this many updates (0: never).
       stream: console output (default ``sys.stdout``); a non-terminal gets plain lines.
       force_terminal: override terminal detection (tests).
+      resume_step: continuing a run from a checkpoint at this env step: records of an
+        existing ``metrics.jsonl`` above it (logged after that checkpoint by the
+        interrupted run, and about to be logged again) are dropped, the rest is kept
+        and appended to, so the file holds each step once.
     """
 
     def __init__(
@@ -69,12 +74,15 @@ class StdoutLogger:
         table_every: int = 10,
         stream: IO[str] | None = None,
         force_terminal: bool | None = None,
+        resume_step: int | None = None,
     ) -> None:
         from rich.console import Console
 
         self.run_dir = Path(run_dir)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.metrics_path = self.run_dir / METRICS_FILE
+        if resume_step is not None:
+            truncate_after(self.metrics_path, resume_step)
         self._file: IO[str] | None = self.metrics_path.open("a", encoding="utf-8")
         self._total = total_timesteps
         self._table_every = table_every
@@ -181,6 +189,33 @@ class StdoutLogger:
             if key in metrics:
                 table.add_row(key, f"{float(metrics[key]):.4g}")
         return table
+
+
+def truncate_after(path: Path, step: int) -> int:
+    """Drop the JSON lines of ``path`` whose ``step`` exceeds ``step`` (atomic rewrite).
+
+    Returns the number of lines dropped; a missing file is left missing. A torn last
+    line (a crash mid-write) is dropped too.
+    """
+    if not path.exists():
+        return 0
+    kept: list[str] = []
+    dropped = 0
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            row_step = int(json.loads(line)["step"])
+        except (ValueError, KeyError, TypeError):
+            dropped += 1
+            continue
+        if row_step <= step:
+            kept.append(line)
+        else:
+            dropped += 1
+    if dropped:
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
+        os.replace(tmp, path)
+    return dropped
 
 
 def _plain(value: Any) -> Any:

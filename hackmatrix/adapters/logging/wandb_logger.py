@@ -40,6 +40,8 @@ class WandbLogger:
       mode: online, offline or disabled (None: see ``resolve_mode``).
       config: initial run config (more can come through ``log_config``).
       entity: wandb entity/team (None: the account default).
+      resume_id: id of an earlier run to continue (``resume="allow"``), e.g. the
+        ``wandb_run_id`` a checkpoint stored; None starts a new run.
     """
 
     def __init__(
@@ -50,6 +52,7 @@ class WandbLogger:
         mode: str | None = None,
         config: Mapping[str, Any] | None = None,
         entity: str | None = None,
+        resume_id: str | None = None,
     ) -> None:
         import wandb
 
@@ -63,6 +66,7 @@ class WandbLogger:
             config=dict(config or {}),
             mode=self.mode,
             dir=str(run_path),
+            **({"id": resume_id, "resume": "allow"} if resume_id else {}),
             # Keep stdout for the console tracker; the history is what matters here.
             settings=wandb.Settings(console="off", silent=True),
         )
@@ -75,6 +79,10 @@ class WandbLogger:
     def run_dir(self) -> str:
         """The folder wandb writes this run's files to."""
         return str(self._run.dir)
+
+    def run_ids(self) -> dict[str, str]:
+        """``{"wandb_run_id": ...}``, stored in checkpoints so a resume continues this run."""
+        return {"wandb_run_id": str(self._run.id)}
 
     def log_config(self, config: Mapping[str, object]) -> None:
         """Merge ``config`` into the run config."""

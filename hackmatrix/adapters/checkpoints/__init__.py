@@ -1,0 +1,1 @@
+"""Checkpoint stores (implementations of the ``CheckpointStore`` port)."""

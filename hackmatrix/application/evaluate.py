@@ -1,0 +1,146 @@
+"""``python -m hackmatrix.application.evaluate CHECKPOINT``: how good is a trained policy?
+
+Plays ``--episodes`` fresh games with the checkpoint's policy (sampled, or
+``--greedy``) and the same games with a uniformly random valid policy, and prints
+one table: mean/std return, episode length, highest stage reached, win rate, the
+mean of each of the 15 reward components per episode and the shares of action
+types. ``--json PATH`` also writes the figures as JSON. Games are drawn from
+``--seed``: the same seed gives both policies the same first boards.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from hackmatrix.application.checkpointing import policy_from_checkpoint
+from hackmatrix.application.evaluation import (
+    ACTION_KINDS,
+    DEFAULT_MAX_STEPS,
+    MODE_GREEDY,
+    MODE_RANDOM,
+    MODE_SAMPLE,
+    run_episodes,
+    summarize_detailed,
+)
+from hackmatrix.domain.constants import REWARD_KEYS
+
+PROG = "python -m hackmatrix.application.evaluate"
+ROWS = (
+    ("mean return", "mean_return"),
+    ("std return", "std_return"),
+    ("mean episode length", "mean_length"),
+    ("highest stage reached", "highest_stage"),
+    ("mean highest stage", "mean_highest_stage"),
+    ("win rate", "win_rate"),
+    ("truncated (hit --max-steps)", "truncated_frac"),
+    *((f"reward/{k} per episode", f"reward/{k}") for k in REWARD_KEYS),
+    *((f"{kind} fraction", f"actions/{kind}_frac") for kind in ACTION_KINDS),
+)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text!r}")
+    return value
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {text!r}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG, description=__doc__.split("\n\n")[1], allow_abbrev=False
+    )
+    parser.add_argument("checkpoint", metavar="CHECKPOINT", help="checkpoint file (ckpt-*.msgpack)")
+    parser.add_argument("--episodes", type=_positive_int, default=100,
+                        help="games per policy (default: 100)")
+    parser.add_argument("--greedy", action="store_true",
+                        help="take the most probable valid action instead of sampling")
+    parser.add_argument("--seed", type=_seed, default=0, help="seed of the games (default: 0)")
+    parser.add_argument("--max-steps", type=_positive_int, default=DEFAULT_MAX_STEPS,
+                        help=f"cap per episode (default: {DEFAULT_MAX_STEPS})")
+    parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
+    return parser
+
+
+def evaluate_checkpoint(
+    payload: Mapping[str, Any], metadata: Mapping[str, Any], origin: str, *,
+    episodes: int, greedy: bool, seed: int, max_steps: int,
+) -> dict[str, Any]:
+    """Figures of the policy and of the random baseline on the same games."""
+    config, params = policy_from_checkpoint(payload, metadata, origin)
+    mode = MODE_GREEDY if greedy else MODE_SAMPLE
+    policy = summarize_detailed(run_episodes(params, config, episodes, mode, seed, max_steps))
+    random = summarize_detailed(run_episodes(params, config, episodes, MODE_RANDOM, seed, max_steps))
+    return {
+        "checkpoint": origin,
+        "update": metadata.get("update"),
+        "env_steps": metadata.get("env_steps"),
+        "episodes": episodes,
+        "seed": seed,
+        "max_steps": max_steps,
+        "policy_mode": "greedy" if greedy else "sampled",
+        "policy": policy,
+        "random": random,
+    }
+
+
+def render_table(results: Mapping[str, Any], width: int = 100) -> str:
+    """The comparison table as plain text (rich, no colours)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    title = (
+        f"{results['checkpoint']} (update {results['update']}, {results['env_steps']} env steps): "
+        f"{results['episodes']} episodes, seed {results['seed']}"
+    )
+    table = Table(title=title)
+    table.add_column("metric")
+    table.add_column(f"policy ({results['policy_mode']})", justify="right")
+    table.add_column("random valid", justify="right")
+    for label, key in ROWS:
+        table.add_row(label, f"{results['policy'][key]:.4g}", f"{results['random'][key]:.4g}")
+    console = Console(width=width, record=True, file=io.StringIO(), color_system=None)
+    console.print(table)
+    return console.export_text()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from hackmatrix.containers import load_checkpoint
+
+    args = build_parser().parse_args(argv)
+    try:
+        payload, metadata = load_checkpoint(args.checkpoint)
+        results = evaluate_checkpoint(
+            payload, metadata, args.checkpoint, episodes=args.episodes, greedy=args.greedy,
+            seed=args.seed, max_steps=args.max_steps,
+        )
+    except ValueError as error:
+        print(f"{PROG}: error: {error}", file=sys.stderr)
+        return 2
+    print(render_table(results), end="")
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
+        print(f"written: {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

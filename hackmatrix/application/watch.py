@@ -1,0 +1,169 @@
+"""``python -m hackmatrix.application.watch CHECKPOINT``: watch a trained agent play.
+
+Plays one episode with the checkpoint's policy (sampled, or ``--greedy``) and prints
+every step as plain text (no terminal needed): the board, the player's stats and
+programs, the action with its probability and the step's non-zero reward
+components (see ``hackmatrix.application.render`` for the symbols). ``--delay``
+pauses between frames for live viewing, ``--record FILE`` also writes the frames to
+a text file, ``--scenario FILE.json`` starts from a scenario (format:
+/work/shared/golden/README.md) instead of a generated game.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from hackmatrix.application import distribution
+from hackmatrix.application.checkpointing import policy_from_checkpoint
+from hackmatrix.application.config import TrainConfig
+from hackmatrix.application.network import ActorCritic
+from hackmatrix.application.render import render_frame
+from hackmatrix.domain import env as engine
+from hackmatrix.domain.constants import REWARD_KEYS
+from hackmatrix.domain.scenario import Scenario, build
+from hackmatrix.domain.state import EnvParams
+
+PROG = "python -m hackmatrix.application.watch"
+DEFAULT_MAX_STEPS = 500
+
+
+@partial(jax.jit, static_argnums=(0,))
+def _policy(network: ActorCritic, params: Any, state: Any, key: jax.Array, greedy: jax.Array):
+    obs = engine.flat_observation(state)
+    mask = engine.valid_actions(state)
+    logits, _ = network.apply(params, obs)
+    log_probs = distribution.log_probs(logits, mask)
+    action = jnp.where(greedy, distribution.greedy(logits, mask), distribution.sample(key, logits, mask))
+    return action, jnp.exp(log_probs[action])
+
+
+@partial(jax.jit, static_argnums=(3,))
+def _step(state: Any, action: jax.Array, key: jax.Array, params: EnvParams):
+    state, _, reward, done, breakdown = engine.step(state, action, key, params)
+    return state, reward, done, breakdown
+
+
+def play(
+    params: Any, config: TrainConfig, *, seed: int = 0, greedy: bool = False,
+    start: Any = None, max_steps: int = DEFAULT_MAX_STEPS,
+) -> Iterator[str]:
+    """Yield the frames of one episode: the start, then one per step."""
+    env_params = EnvParams(undo_depth=config.undo_depth,
+                           clear_undo_on_new_stage=config.clear_undo_on_new_stage)
+    network = ActorCritic(hidden_dim=config.hidden_dim, num_layers=config.num_layers)
+    key = jax.random.PRNGKey(seed)
+    key, k_reset = jax.random.split(key)
+    state = engine.reset(k_reset, env_params)[0] if start is None else start
+    yield render_frame(state)
+    for t in range(1, max_steps + 1):
+        key, k_act, k_env = jax.random.split(key, 3)
+        action, prob = _policy(network, params, state, k_act, jnp.bool_(greedy))
+        state, reward, done, breakdown = _step(state, action, k_env, env_params)
+        host = jax.device_get((action, prob, reward, done, breakdown))
+        action_i, prob_f, reward_f, done_b, parts = host
+        yield render_frame(
+            state, step=t, action=int(action_i), probability=float(prob_f),
+            reward=float(reward_f), breakdown={k: float(parts[k]) for k in REWARD_KEYS},
+            done=bool(done_b),
+        )
+        if bool(done_b):
+            return
+    yield f"stopped after --max-steps {max_steps} steps\n"
+
+
+def _nonnegative(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number >= 0, got {text!r}") from None
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"must be a number >= 0, got {text!r}")
+    return value
+
+
+def _int_at_least(minimum: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be an integer >= {minimum}, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be an integer >= {minimum}, got {text!r}")
+        return value
+
+    return parse
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[1],
+                                     allow_abbrev=False)
+    parser.add_argument("checkpoint", metavar="CHECKPOINT", help="checkpoint file (ckpt-*.msgpack)")
+    parser.add_argument("--seed", type=_int_at_least(0), default=0,
+                        help="seed of the game and of the sampled actions (default: 0)")
+    parser.add_argument("--delay", type=_nonnegative, default=0.0, metavar="SEC",
+                        help="pause after each frame (default: 0)")
+    parser.add_argument("--record", metavar="FILE", help="also write the frames to FILE")
+    parser.add_argument("--scenario", metavar="FILE.json", help="start from this scenario")
+    parser.add_argument("--greedy", action="store_true",
+                        help="take the most probable valid action instead of sampling")
+    parser.add_argument("--max-steps", type=_int_at_least(1), default=DEFAULT_MAX_STEPS,
+                        help=f"stop after this many steps (default: {DEFAULT_MAX_STEPS})")
+    return parser
+
+
+def load_scenario(path: str, config: TrainConfig) -> Any:
+    """The start state of a scenario JSON file (ValueError naming the file on problems)."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as error:
+        raise ValueError(f"cannot read scenario {path!r}: {error}") from None
+    try:
+        scenario = Scenario.from_json(text)
+    except ValueError as error:
+        raise ValueError(f"scenario {path!r}: {error}") from None
+    return build(scenario, EnvParams(undo_depth=config.undo_depth,
+                                     clear_undo_on_new_stage=config.clear_undo_on_new_stage))
+
+
+def run(payload: Mapping[str, Any], metadata: Mapping[str, Any], origin: str,
+        args: argparse.Namespace, out: Any = None) -> int:
+    out = sys.stdout if out is None else out
+    config, params = policy_from_checkpoint(payload, metadata, origin)
+    start = load_scenario(args.scenario, config) if args.scenario else None
+    frames = []
+    for frame in play(params, config, seed=args.seed, greedy=args.greedy, start=start,
+                      max_steps=args.max_steps):
+        out.write(frame + "\n")
+        out.flush()
+        frames.append(frame)
+        if args.delay:
+            time.sleep(args.delay)
+    if args.record:
+        Path(args.record).write_text("\n".join(frames), encoding="utf-8")
+        out.write(f"recorded {len(frames)} frames to {args.record}\n")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from hackmatrix.containers import load_checkpoint
+
+    args = build_parser().parse_args(argv)
+    try:
+        payload, metadata = load_checkpoint(args.checkpoint)
+        return run(payload, metadata, args.checkpoint, args)
+    except ValueError as error:
+        print(f"{PROG}: error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,199 @@
+"""MsgpackCheckpointStore: round trip, pruning, atomic saves, clear errors; locating --resume."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pytest
+from flax import serialization
+
+from hackmatrix.adapters.checkpoints import msgpack_store
+from hackmatrix.adapters.checkpoints.locate import (
+    checkpoint_directory,
+    locate_checkpoint,
+    read_resume_point,
+)
+from hackmatrix.adapters.checkpoints.msgpack_store import MsgpackCheckpointStore, checkpoint_name
+from hackmatrix.adapters.config.cli import parse_command_line
+from hackmatrix.adapters.logging.stdout import truncate_after
+from hackmatrix.application.ports import CheckpointStore
+
+
+def _payload(value: float) -> dict:
+    return {
+        "runner": {
+            "params": {"w": np.full((3, 2), value, np.float32)},
+            "key": np.array([0, 42], np.uint32),
+            "empty": {},
+        }
+    }
+
+
+def _metadata(step: int, **extra) -> dict:
+    return {"env_steps": step, "update": step // 32, "num_envs": 4,
+            "config": {"num_envs": 4, "num_steps": 8, "hidden_dim": 16}, **extra}
+
+
+def test_store_implements_the_port_and_round_trips_arrays_and_metadata(tmp_path):
+    store = MsgpackCheckpointStore(tmp_path / "ckpt")
+    assert isinstance(store, CheckpointStore)
+    assert store.latest() is None
+    path = store.save(64, _payload(1.5), _metadata(64, trackers={"wandb_run_id": "abc"}))
+    assert path == str(tmp_path / "ckpt" / "ckpt-000000000064.msgpack")
+    payload, metadata = store.load(path)
+    w = payload["runner"]["params"]["w"]
+    assert w.dtype == np.float32 and w.shape == (3, 2) and float(w[2, 1]) == 1.5
+    assert payload["runner"]["key"].tolist() == [0, 42]
+    assert payload["runner"]["key"].dtype == np.uint32
+    assert metadata == _metadata(64, trackers={"wandb_run_id": "abc"})
+    assert store.latest() == path
+
+
+def test_save_keeps_only_the_newest_k_checkpoints(tmp_path):
+    store = MsgpackCheckpointStore(tmp_path, keep=2)
+    for step in (32, 64, 96, 128):
+        store.save(step, _payload(step), _metadata(step))
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == [checkpoint_name(96), checkpoint_name(128)]
+    assert store.latest() == str(tmp_path / checkpoint_name(128))
+
+
+@pytest.mark.parametrize("keep", [0, -1, 1.5])
+def test_keep_must_be_a_positive_int(tmp_path, keep):
+    with pytest.raises(ValueError, match=f"keep must be an int >= 1, got {keep!r}"):
+        MsgpackCheckpointStore(tmp_path, keep=keep)
+
+
+def test_a_save_failing_midway_leaves_the_previous_checkpoint_loadable(tmp_path, monkeypatch):
+    store = MsgpackCheckpointStore(tmp_path, keep=1)
+    good = store.save(32, _payload(1.0), _metadata(32))
+
+    def write_half_then_fail(handle, data):
+        handle.write(data[: len(data) // 2])
+        raise OSError("disk full")
+
+    monkeypatch.setattr(MsgpackCheckpointStore, "_write", staticmethod(write_half_then_fail))
+    with pytest.raises(OSError, match="disk full"):
+        store.save(64, _payload(2.0), _metadata(64))
+    # Neither the new checkpoint nor a temporary file is left; the old one is intact.
+    assert sorted(p.name for p in tmp_path.iterdir()) == [checkpoint_name(32)]
+    assert store.latest() == good
+    payload, metadata = store.load(good)
+    assert float(payload["runner"]["params"]["w"][0, 0]) == 1.0 and metadata["env_steps"] == 32
+
+
+def test_a_failing_rename_also_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
+    store = MsgpackCheckpointStore(tmp_path)
+    good = store.save(32, _payload(1.0), _metadata(32))
+    monkeypatch.setattr(msgpack_store.os, "replace", lambda *a: (_ for _ in ()).throw(OSError("EIO")))
+    with pytest.raises(OSError, match="EIO"):
+        store.save(64, _payload(2.0), _metadata(64))
+    assert sorted(p.name for p in tmp_path.iterdir()) == [checkpoint_name(32)]
+    assert store.load(good)[1]["env_steps"] == 32
+
+
+def test_truncated_file_raises_a_value_error_naming_the_path(tmp_path):
+    store = MsgpackCheckpointStore(tmp_path)
+    path = store.save(32, _payload(1.0), _metadata(32))
+    data = open(path, "rb").read()
+    with open(path, "wb") as handle:
+        handle.write(data[: len(data) // 3])
+    with pytest.raises(ValueError, match=rf"checkpoint '{path}' is truncated or corrupted"):
+        store.load(path)
+    open(path, "wb").close()
+    with pytest.raises(ValueError, match=rf"checkpoint '{path}' is empty \(truncated\)"):
+        store.load(path)
+
+
+def test_another_format_version_is_refused_by_number(tmp_path):
+    path = tmp_path / checkpoint_name(32)
+    document = {"magic": msgpack_store.MAGIC, "format_version": 2, "metadata": "{}", "payload": {}}
+    path.write_bytes(serialization.msgpack_serialize(document))
+    with pytest.raises(ValueError, match=rf"'{path}' has format version 2; .* reads format 1"):
+        MsgpackCheckpointStore(tmp_path).load(str(path))
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"num_envs: 4\n", serialization.msgpack_serialize({"params": {"w": np.zeros(2)}})],
+    ids=["yaml-text", "foreign-msgpack"],
+)
+def test_a_file_that_is_not_a_checkpoint_is_refused(tmp_path, content):
+    path = tmp_path / "something.msgpack"
+    path.write_bytes(content)
+    with pytest.raises(ValueError, match=rf"'{path}' is (not a hackmatrix checkpoint|truncated or corrupted)"):
+        MsgpackCheckpointStore(tmp_path).load(str(path))
+
+
+def test_missing_file_and_folder_are_refused_by_name(tmp_path):
+    store = MsgpackCheckpointStore(tmp_path)
+    with pytest.raises(ValueError, match=rf"checkpoint '{tmp_path}/nope.msgpack' does not exist"):
+        store.load(str(tmp_path / "nope.msgpack"))
+    with pytest.raises(ValueError, match=rf"checkpoint '{tmp_path}' is a folder"):
+        store.load(str(tmp_path))
+
+
+# ---- --resume -------------------------------------------------------------------------
+
+
+def _run_with_checkpoints(root, name, steps):
+    store = MsgpackCheckpointStore(checkpoint_directory(root / name, "checkpoints"))
+    return [store.save(s, _payload(s), _metadata(s)) for s in steps]
+
+
+def test_locate_latest_in_a_given_run_a_folder_or_any_run(tmp_path, monkeypatch):
+    runs = tmp_path / "runs"
+    a = _run_with_checkpoints(runs, "a", [32, 64])
+    b = _run_with_checkpoints(runs, "b", [32])
+    os.utime(a[-1], (1, 1))  # run b's checkpoint is the most recent
+    assert locate_checkpoint("latest", str(runs / "a"), "checkpoints") == runs / "a" / "checkpoints" / checkpoint_name(64)
+    monkeypatch.chdir(tmp_path)
+    assert str(locate_checkpoint("latest", None, "checkpoints")) == os.path.join("runs", "b", "checkpoints", checkpoint_name(32))
+    assert str(locate_checkpoint(str(runs / "a"), None, "checkpoints")) == a[-1]
+    assert str(locate_checkpoint(str(runs / "a" / "checkpoints"), None, "checkpoints")) == a[-1]
+    assert str(locate_checkpoint(a[0], None, "checkpoints")) == a[0]
+    assert str(b[0]).endswith(checkpoint_name(32))
+
+
+def test_locate_errors_name_what_was_searched(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ValueError, match=r"--resume latest: no checkpoint under 'runs/\*/checkpoints'"):
+        locate_checkpoint("latest", None, "checkpoints")
+    with pytest.raises(ValueError, match=r"--resume latest: no checkpoint in 'r/checkpoints'"):
+        locate_checkpoint("latest", "r", "checkpoints")
+    with pytest.raises(ValueError, match=r"--resume 'gone.msgpack': no such checkpoint file or folder"):
+        locate_checkpoint("gone.msgpack", None, "checkpoints")
+
+
+def test_resume_point_takes_run_dir_from_the_checkpoint_location(tmp_path):
+    (path,) = _run_with_checkpoints(tmp_path, "run", [96])
+    point = read_resume_point(path, None, "checkpoints")
+    assert (point.path, point.step, point.update) == (path, 96, 3)
+    assert point.config["run_dir"] == str((tmp_path / "run").resolve())
+    assert point.config["hidden_dim"] == 16
+
+
+def test_cli_resume_uses_the_checkpoint_settings_under_file_env_and_flags(tmp_path):
+    (path,) = _run_with_checkpoints(tmp_path, "run", [96])
+    _, _, source = parse_command_line(["--resume", path, "--num-steps", "16"], {"HACKMATRIX_NUM_ENVS": "8"})
+    config = source.load()
+    assert (config.hidden_dim, config.num_envs, config.num_steps) == (16, 8, 16)
+    assert config.run_dir == str((tmp_path / "run").resolve())
+    assert source.resume.path == path and source.resume.step == 96
+
+
+def test_cli_resume_of_nothing_exits_2_naming_it(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        parse_command_line(["--resume", str(tmp_path / "none")], {})
+    assert exit_info.value.code == 2
+    assert f"--resume '{tmp_path / 'none'}': no such checkpoint file or folder" in capsys.readouterr().err
+
+
+def test_metrics_file_is_cut_back_to_the_checkpoint_step_on_resume(tmp_path):
+    path = tmp_path / "metrics.jsonl"
+    path.write_text("".join(json.dumps({"step": s, "x": s}) + "\n" for s in (32, 64, 96, 128)) + '{"st')
+    assert truncate_after(path, 64) == 3  # 96, 128 and the torn line
+    assert [json.loads(line)["step"] for line in path.read_text().splitlines()] == [32, 64]
+    assert truncate_after(tmp_path / "missing.jsonl", 0) == 0

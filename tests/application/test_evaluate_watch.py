@@ -1,0 +1,119 @@
+"""evaluate and watch CLIs on a tiny checkpoint (the session's training run, saved as msgpack)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from hackmatrix.adapters.checkpoints.msgpack_store import MsgpackCheckpointStore
+from hackmatrix.application import evaluate, watch
+from hackmatrix.application.use_cases import evaluate_random_policy
+from hackmatrix.domain.constants import REWARD_KEYS
+
+SCENARIO = Path(__file__).parent / "data" / "watch_scenario.json"
+# Same episodes/cap/seed as test_evaluation.py: the compiled episode runner is shared.
+EVAL = ["--episodes", "6", "--max-steps", "200", "--seed", "3"]
+
+
+@pytest.fixture(scope="module")
+def checkpoint(training_run, tmp_path_factory):
+    _, _, fake_store = training_run
+    step, payload, metadata = fake_store.saved[-1]
+    return MsgpackCheckpointStore(tmp_path_factory.mktemp("ckpt")).save(step, payload, metadata)
+
+
+@pytest.fixture(scope="module")
+def evaluated(checkpoint, tmp_path_factory):
+    out = tmp_path_factory.mktemp("eval") / "eval.json"
+    import contextlib
+    import io
+
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer):
+        code = evaluate.main([checkpoint, *EVAL, "--greedy", "--json", str(out)])
+    return code, buffer.getvalue(), json.loads(out.read_text())
+
+
+def test_evaluate_prints_the_comparison_table(evaluated, checkpoint):
+    code, text, _ = evaluated
+    assert code == 0
+    assert f"{checkpoint} (update 5, 640 env steps): 6 episodes, seed 3" in " ".join(text.split())
+    for label in ("mean return", "std return", "mean episode length", "highest stage reached",
+                  "win rate", "policy (greedy)", "random valid", "move fraction",
+                  "siphon fraction", "program fraction"):
+        assert label in text, label
+    for key in REWARD_KEYS:
+        assert f"reward/{key} per episode" in text, key
+
+
+def test_evaluate_json_has_every_figure_for_both_policies(evaluated, training_run):
+    _, _, results = evaluated
+    assert (results["episodes"], results["seed"], results["policy_mode"]) == (6, 3, "greedy")
+    for side in ("policy", "random"):
+        stats = results[side]
+        assert len(stats) == 8 + 15 + 3
+        assert stats["num_episodes"] == 6.0
+        fractions = [stats[f"actions/{k}_frac"] for k in ("move", "siphon", "program")]
+        assert sum(fractions) == pytest.approx(1.0)
+        components = sum(stats[f"reward/{k}"] for k in REWARD_KEYS)
+        assert components == pytest.approx(stats["mean_return"], rel=1e-4, abs=1e-4)
+        assert stats["reward/step_penalty"] == pytest.approx(-0.01 * stats["mean_length"])
+    # The baseline is the library's random policy on the same games.
+    result, _, _ = training_run
+    random = evaluate_random_policy(result.config, num_episodes=6, seed=3, max_steps=200)
+    assert results["random"]["mean_return"] == random["mean_return"]
+
+
+def test_evaluate_bad_input_exits_2_naming_it(tmp_path, capsys):
+    bad = tmp_path / "bad.msgpack"
+    bad.write_bytes(b"\x00\x01garbage")
+    assert evaluate.main([str(bad)]) == 2
+    assert f"checkpoint '{bad}' is" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        evaluate.main([str(bad), "--episodes", "0"])
+    assert "--episodes: must be an integer >= 1, got '0'" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def watched(checkpoint, tmp_path_factory):
+    import contextlib
+    import io
+
+    record = tmp_path_factory.mktemp("watch") / "frames.txt"
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer):
+        code = watch.main([checkpoint, "--scenario", str(SCENARIO), "--max-steps", "3",
+                           "--greedy", "--record", str(record)])
+    return code, buffer.getvalue(), record.read_text()
+
+
+def test_watch_renders_the_scenario_then_every_step(watched):
+    code, text, _ = watched
+    assert code == 0
+    assert text.startswith("=== start ===\n")
+    assert " 0 |@       |" in text and "|EXIT    |" in text and "|D3!     |" in text
+    assert "HP 2/3 | credits 5 | energy 3 | siphons 1 | attack 2 | score 7 | stage 2 | turn 4" in text
+    steps = [line for line in text.splitlines() if line.startswith("=== step")]
+    actions = [line for line in text.splitlines() if line.startswith("action: ")]
+    rewards = [line for line in text.splitlines() if line.startswith("reward ")]
+    episode_over = "episode over" in text
+    assert 1 <= len(steps) <= 3 and len(actions) == len(rewards) == len(steps)
+    assert all(" (p=" in line for line in actions)
+    assert all("step_penalty -0.010" in line for line in rewards)
+    assert episode_over or "stopped after --max-steps 3 steps" in text
+
+
+def test_watch_record_holds_the_printed_frames(watched):
+    _, text, recorded = watched
+    assert recorded.startswith("=== start ===")
+    assert recorded.count("=== step") == text.count("=== step")
+    assert recorded.splitlines()[:24] == text.splitlines()[:24]
+
+
+def test_watch_bad_scenario_exits_2_naming_the_file(checkpoint, tmp_path, capsys):
+    bad = tmp_path / "s.json"
+    bad.write_text('{"player": {"row": 9, "col": 0}}')
+    assert watch.main([checkpoint, "--scenario", str(bad)]) == 2
+    assert f"scenario '{bad}':" in capsys.readouterr().err
