@@ -7,11 +7,14 @@ from __future__ import annotations
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from hackmatrix.adapters.config.cli import parse_command_line
 from hackmatrix.adapters.config.sources import EnvConfigSource, FileConfigSource, LayeredConfigSource
 from hackmatrix.application.config import TrainConfig
 from hackmatrix.domain.scenario import Scenario, build
+from tests.reliability.conftest import examples
 
 P = {"row": 0, "col": 0}
 VIRUS = {"type": "virus", "row": 1, "col": 1, "hp": 2}
@@ -273,3 +276,84 @@ def test_bad_flag_exits_2_with_a_message_naming_flag_and_value(argv, environ, fr
     err = capsys.readouterr().err
     for fragment in fragments:
         assert fragment in err, err
+
+
+# ---- checkpoints (hackmatrix/adapters/checkpoints) ------------------------------------------
+
+def _store_with_one_checkpoint(tmp_path):
+    import numpy as np
+
+    from hackmatrix.adapters.checkpoints.msgpack_store import MsgpackCheckpointStore
+
+    store = MsgpackCheckpointStore(tmp_path / "ckpt")
+    path = store.save(128, {"params": {"w": np.arange(12, dtype=np.float32).reshape(3, 4)}},
+                      {"update": 1, "env_steps": 128})
+    return store, path
+
+
+def _foreign_checkpoints() -> list[tuple[str, bytes, str]]:
+    from flax import serialization
+
+    from hackmatrix.adapters.checkpoints.msgpack_store import MAGIC
+
+    doc = lambda **kw: serialization.msgpack_serialize(  # noqa: E731
+        {"magic": MAGIC, "format_version": 1, "metadata": "{}", "payload": {}, **kw})
+    return [
+        ("empty file", b"", "empty"),
+        ("text file", b"hello, world\n", "ckpt"),
+        ("json file", b'{"params": []}', "ckpt"),
+        ("random bytes", bytes(range(256)) * 4, "ckpt"),
+        ("msgpack without marker", serialization.msgpack_serialize({"payload": {}}), "not a hackmatrix checkpoint"),
+        ("msgpack list", serialization.msgpack_serialize([1, 2, 3]), "not a hackmatrix checkpoint"),
+        ("another format version", doc(format_version=2), "format version 2"),
+        ("a future string version", doc(format_version="2.0"), "format version '2.0'"),
+        ("metadata not json", doc(metadata="{oops"), "bad metadata"),
+        ("payload not a map", doc(payload=[1, 2]), "not a map"),
+    ]
+
+
+@pytest.mark.parametrize("case", [c[0] for c in _foreign_checkpoints()])
+def test_a_file_that_is_not_a_checkpoint_of_this_version_raises_value_error_naming_it(tmp_path, case):
+    store, _ = _store_with_one_checkpoint(tmp_path)
+    _, data, fragment = next(c for c in _foreign_checkpoints() if c[0] == case)
+    path = tmp_path / "ckpt-000000000256.msgpack"
+    path.write_bytes(data)
+    with pytest.raises(ValueError) as error:
+        store.load(str(path))
+    assert str(path) in str(error.value) and fragment in str(error.value), str(error.value)
+
+
+def test_every_truncation_of_a_checkpoint_raises_value_error_naming_the_file(tmp_path):
+    store, good = _store_with_one_checkpoint(tmp_path)
+    data = open(good, "rb").read()
+    cut_file = tmp_path / "cut.msgpack"
+    for cut in range(len(data)):
+        cut_file.write_bytes(data[:cut])
+        with pytest.raises(ValueError) as error:
+            store.load(str(cut_file))
+        assert "cut.msgpack" in str(error.value), (cut, str(error.value))
+    assert store.load(good)[1]["update"] == 1  # the good one is untouched
+
+
+def test_missing_checkpoint_and_folder_raise_value_error(tmp_path):
+    store, _ = _store_with_one_checkpoint(tmp_path)
+    for path, fragment in ((tmp_path / "nope.msgpack", "does not exist"), (tmp_path, "folder")):
+        with pytest.raises(ValueError, match=fragment):
+            store.load(str(path))
+
+
+@settings(max_examples=examples("parse"))
+@given(flips=st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 255)), min_size=1, max_size=6))
+def test_corrupted_checkpoint_bytes_load_or_raise_value_error_never_anything_else(tmp_path_factory, flips):
+    """No checksum: a flip inside array data may load (documented); any other outcome is a ValueError."""
+    tmp = tmp_path_factory.mktemp("flip")
+    store, good = _store_with_one_checkpoint(tmp)
+    data = bytearray(open(good, "rb").read())
+    for where, value in flips:
+        data[where % len(data)] = value
+    bad = tmp / "bad.msgpack"
+    bad.write_bytes(bytes(data))
+    try:
+        store.load(str(bad))
+    except ValueError as error:
+        assert "bad.msgpack" in str(error)
