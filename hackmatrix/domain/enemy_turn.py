@@ -55,7 +55,7 @@ def tick_transmissions(state: EnvState, do: jax.Array) -> EnvState:
     return state.replace(enemies=en, transmissions=tr)
 
 
-def _move_target(en, pr, pc, j: jax.Array, trans_occ: jax.Array, blocks: jax.Array):
+def _move_target(en, pr, pc, j: jax.Array, trans_occ: jax.Array, blocks: jax.Array, moves: jax.Array):
     """§5.6: the cell enemy slot ``j`` moves to (its own cell if it stays)."""
     r, c = en.row[j], en.col[j]
     is_glitch = en.kind[j] == EnemyType.GLITCH
@@ -70,9 +70,9 @@ def _move_target(en, pr, pc, j: jax.Array, trans_occ: jax.Array, blocks: jax.Arr
     # Attempt A: shortest path avoiding occupants (the player's cell is enterable).
     a_lo = ~blk_lo & (p_lo | ~occ_lo) & bb.FULL
     a_hi = ~blk_hi & (p_hi | ~occ_hi) & bb.FULL
-    found_a, dir_a = bfs_first_step(a_lo, a_hi, p_idx, r, c)
+    found_a, dir_a = bfs_first_step(a_lo, a_hi, p_idx, r, c, moves)
     # Attempt B: ignore occupants, take that single step only if it is free.
-    found_b, dir_b = bfs_first_step(~blk_lo & bb.FULL, ~blk_hi & bb.FULL, p_idx, r, c)
+    found_b, dir_b = bfs_first_step(~blk_lo & bb.FULL, ~blk_hi & bb.FULL, p_idx, r, c, moves & ~found_a)
     br, bc = r + _DR[dir_b], c + _DC[dir_b]
     found_b = found_b & ~at(occ, br, bc, True)
 
@@ -97,8 +97,11 @@ def enemy_step(state: EnvState, step_index: int, attacked: jax.Array, key: jax.A
     every iteration, so the carry must stay small.
     """
     en = state.enemies
-    order = jnp.argsort(jnp.where(en.alive, jax.random.uniform(key, (MAX_ENEMIES,)), 2.0))
-    n = jnp.where(do, count(en), 0)
+    # Only enemies allowed a step this round can act (all at step 0, viruses at step 1), so
+    # a random order of just those is the original's random order of everyone.
+    may_act = en.alive & (step_index < _STEPS[en.kind])
+    order = jnp.argsort(jnp.where(may_act, jax.random.uniform(key, (MAX_ENEMIES,)), 2.0))
+    n = jnp.where(do, jnp.sum(may_act.astype(jnp.int32)), 0)
     trans_occ = occupancy(state.transmissions) > 0
     blocks = bb.from_mask(state.board.block_kind > 0)
     pr, pc = state.player.row, state.player.col
@@ -113,7 +116,7 @@ def enemy_step(state: EnvState, step_index: int, attacked: jax.Array, key: jax.A
         adjacent = (jnp.abs(en.row[j] - pr) + jnp.abs(en.col[j] - pc)) == 1
         does_attack = can_act & adjacent
         does_move = can_act & ~adjacent
-        new_r, new_c = _move_target(en, pr, pc, j, trans_occ, blocks)
+        new_r, new_c = _move_target(en, pr, pc, j, trans_occ, blocks, does_move)
         new_r = jnp.where(does_move, new_r, en.row[j])
         new_c = jnp.where(does_move, new_c, en.col[j])
         moved = (new_r != en.row[j]) | (new_c != en.col[j])

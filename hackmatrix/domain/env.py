@@ -76,26 +76,52 @@ def _new_game(key: jax.Array, params: EnvParams, needed: jax.Array) -> EnvState:
     return initialise_stage(state, k_stage, needed)
 
 
-def _player_action(state: EnvState, action: jax.Array, key: jax.Array, params: EnvParams):
-    branch = jnp.where(action < 4, 0, jnp.where(action == 4, 1, 2))
-    program = jnp.clip(action - FIRST_PROGRAM_ACTION, 0, 22)
+def _where(pred: jax.Array, a, b):
+    """Per-environment select of two batched pytrees (pred has shape (N,))."""
+    return jax.tree_util.tree_map(
+        lambda x, y: jnp.where(pred.reshape(pred.shape + (1,) * (x.ndim - 1)), x, y), a, b
+    )
 
-    def do_direction(s):
-        return direction_action(s, jnp.clip(action, 0, 3))
 
-    def do_siphon(s):
-        return siphon_action(s)
+def _when_any(pred: jax.Array, fn, operand):
+    """``fn(operand)`` if any environment of the batch needs it, else ``operand``.
 
-    snap = top_snapshot(state, params)
+    The predicate is a scalar, so this is a real conditional even on a batch: the
+    rare phases (a stage starting, a siphon, a program) cost nothing on the steps
+    where no environment takes them. ``fn`` must leave the others unchanged.
+    """
+    return jax.lax.cond(jnp.any(pred), fn, lambda x: x, operand)
 
-    def do_program(s):
-        new, ev = program_action(s, program, key, params, snap)
-        return new, ev.replace(success=program_valid(s)[program])
 
-    # The undo buffer stays out of the switch: under vmap every branch output is selected.
-    core = state.replace(undo=None)
-    new, ev = jax.lax.switch(branch, [do_direction, do_siphon, do_program], core)
-    return new.replace(undo=state.undo), ev
+def _player_actions(states: EnvState, actions: jax.Array, keys: jax.Array, params: EnvParams):
+    """The player part of the step for a batch: (new states, events)."""
+    core = states.replace(undo=None)  # the undo buffer stays out of every select
+    is_siphon = actions == 4
+    is_program = actions >= FIRST_PROGRAM_ACTION
+    program = jnp.clip(actions - FIRST_PROGRAM_ACTION, 0, 22)
+
+    out, ev = jax.vmap(direction_action)(core, jnp.clip(actions, 0, 3))
+
+    def siphon(carry):
+        out, ev = carry
+        new, new_ev = jax.vmap(siphon_action)(core)
+        return _where(is_siphon, new, out), _where(is_siphon, new_ev, ev)
+
+    def programs(carry):
+        out, ev = carry
+
+        def one(st, prog, key, snap):
+            new, e = program_action(st, prog, key, params, snap)
+            return new, e.replace(success=program_valid(st)[prog])
+
+        snaps = jax.vmap(lambda st: top_snapshot(st, params))(states)
+        new, new_ev = jax.vmap(one)(core, program, keys, snaps)
+        return _where(is_program, new, out), _where(is_program, new_ev, ev)
+
+    # Computed for every environment and selected: measured cheaper than scalar
+    # conditionals here, whose operands and results get copied.
+    out, ev = programs(siphon((out, ev)))
+    return out.replace(undo=states.undo), ev
 
 
 def _siphon_death(state: EnvState) -> jax.Array:
@@ -105,43 +131,100 @@ def _siphon_death(state: EnvState) -> jax.Array:
     return (state.player.hp == 0) & jnp.any(en.alive & adjacent & en.from_siphon)
 
 
+def _distance(state: EnvState) -> jax.Array:
+    p = state.player
+    return exit_distance(state.board.block_kind > 0, p.row, p.col, state.exit_row, state.exit_col)
+
+
+def batched_step(
+    states: EnvState, actions: jax.Array, keys: jax.Array, params: EnvParams = DEFAULT_PARAMS
+) -> tuple[EnvState, Observation, jax.Array, jax.Array, dict[str, jax.Array]]:
+    """``step`` for a batch of environments (leading axis N), with batch-level shortcuts.
+
+    Identical, environment by environment, to ``jax.vmap(step)``; stage generation,
+    which no environment needs on most steps, is skipped by a scalar conditional
+    instead of computed and discarded.
+    """
+    actions = jnp.asarray(actions, jnp.int32)
+    split = jax.vmap(lambda k: jax.random.split(k, 3))(keys)
+    k_action, k_stage, k_enemy = split[:, 0], split[:, 1], split[:, 2]
+    d_old = jax.vmap(_distance)(states)
+
+    acted, ev = _player_actions(states, actions, k_action, params)
+    ev: Events
+    s = jax.vmap(select_state)(ev.success, acted, states)
+
+    completes = ev.success & ev.exit_reached
+    s = _when_any(
+        completes, lambda x: jax.vmap(complete_stage, in_axes=(0, 0, None, 0))(x, k_stage, params, completes), s
+    )
+    runs_turn = ev.success & ev.ends_turn
+    # Nearly every step some environment ends its turn; a scalar conditional would only
+    # add the copies of its operands, so the gated enemy turn runs directly.
+    s = jax.vmap(enemy_turn, in_axes=(0, 0, None, 0))(s, k_enemy, params, runs_turn)
+
+    p0, p1 = states.player, s.player
+    died = ev.success & (p1.hp == 0)
+    won = completes & (states.stage >= NUM_STAGES)
+    inputs = RewardInputs(
+        score_before=p0.score, score_after=p1.score,
+        hp_before=p0.hp, hp_after=p1.hp,
+        credits_before=p0.credits, credits_after=p1.credits,
+        energy_before=p0.energy, energy_after=p1.energy,
+        distance_before=d_old, distance_after=jax.vmap(_distance)(s),
+        stage_before=states.stage, died=died,
+        siphon_death=runs_turn & jax.vmap(_siphon_death)(s),
+    )
+    reward, breakdown = jax.vmap(calculate_reward, in_axes=(0, 0, None))(ev, inputs, params)
+    done = ~ev.success | died | won
+    return s, jax.vmap(observe)(s), reward, done, breakdown
+
+
 def step(
     state: EnvState, action: jax.Array, key: jax.Array, params: EnvParams = DEFAULT_PARAMS
 ) -> tuple[EnvState, Observation, jax.Array, jax.Array, dict[str, jax.Array]]:
-    """One action. Returns (state, obs, reward, done, breakdown) — breakdown has the 15 keys."""
-    action = jnp.asarray(action, jnp.int32)
-    k_action, k_stage, k_enemy = jax.random.split(key, 3)
-    p0 = state.player
-    blocks0 = state.board.block_kind > 0
-    d_old = exit_distance(blocks0, p0.row, p0.col, state.exit_row, state.exit_col)
+    """One action (game-rules §3.1). Returns (state, obs, reward, done, breakdown).
 
-    acted, ev = _player_action(state, action, k_action, params)
-    ev: Events
-    s = select_state(ev.success, acted, state)
+    ``breakdown`` holds the 15 reward components (float32 scalars) summing to
+    ``reward``. An invalid action changes nothing, pays 0 and ends the episode.
+    Works under jit, vmap and scan; for many environments ``batched_step`` is faster.
+    """
+    one = jax.tree_util.tree_map(lambda x: x[None], (state, jnp.asarray(action, jnp.int32), key))
+    out = batched_step(*one, params)
+    return jax.tree_util.tree_map(lambda x: x[0], out)
 
-    completes = ev.success & ev.exit_reached
-    s = complete_stage(s, k_stage, params, completes)
-    runs_turn = ev.success & ev.ends_turn
-    s = enemy_turn(s, k_enemy, params, runs_turn)
 
-    died = ev.success & (s.player.hp == 0)
-    won = completes & (state.stage >= NUM_STAGES)
-    d_new = exit_distance(s.board.block_kind > 0, s.player.row, s.player.col, s.exit_row, s.exit_col)
-    inputs = RewardInputs(
-        score_before=p0.score, score_after=s.player.score,
-        hp_before=p0.hp, hp_after=s.player.hp,
-        credits_before=p0.credits, credits_after=s.player.credits,
-        energy_before=p0.energy, energy_after=s.player.energy,
-        distance_before=d_old, distance_after=d_new,
-        stage_before=state.stage, died=died,
-        siphon_death=runs_turn & _siphon_death(s),
-    )
-    reward, breakdown = calculate_reward(ev, inputs, params)
-    done = ~ev.success | died | won
-    return s, observe(s), reward, done, breakdown
+def batched_auto_reset(
+    states: EnvState, done: jax.Array, keys: jax.Array, params: EnvParams = DEFAULT_PARAMS
+) -> EnvState:
+    """``auto_reset`` for a batch: fresh games where ``done``, the rest untouched.
+
+    The finished environments are gathered into sub-batches of fixed size and only
+    those generate boards (a board costs far more than a step), so the price follows
+    the number of finished games, not the batch size. Same result, environment by
+    environment, as ``jax.vmap(auto_reset)``.
+    """
+    n = done.shape[0]
+    width = min(n, max(8, n // 16))
+    order = jnp.argsort(~done, stable=True)  # finished environments first
+    n_done = jnp.sum(done.astype(jnp.int32))
+    core = states.replace(undo=None)
+
+    def round_(carry):
+        r, core = carry
+        pos = r * width + jnp.arange(width)
+        valid = pos < n_done
+        idx = order[jnp.clip(pos, 0, n - 1)]
+        fresh = jax.vmap(_new_game, in_axes=(0, None, 0))(keys[idx], params, valid).replace(undo=None)
+        old = jax.tree_util.tree_map(lambda x: x[idx], core)
+        picked = _where(valid, fresh, old)
+        target = jnp.where(valid, idx, n)  # invalid rows are dropped
+        core = jax.tree_util.tree_map(lambda x, y: x.at[target].set(y, mode="drop"), core, picked)
+        return r + 1, core
+
+    _, core = jax.lax.while_loop(lambda c: c[0] * width < n_done, round_, (jnp.int32(0), core))
+    return core.replace(undo=states.undo)
 
 
 batched_reset = jax.vmap(reset, in_axes=(0, None))
-batched_step = jax.vmap(step, in_axes=(0, 0, 0, None))
 batched_valid_actions = jax.vmap(valid_actions)
-batched_auto_reset = jax.vmap(auto_reset, in_axes=(0, 0, 0, None))

@@ -52,27 +52,44 @@ def exit_distance(
     """Reward BFS distance from the player to the exit; unreachable counts as 0.
 
     Every block is impassable except the target; the start cell is always expanded.
+    Breadth-first layers on bitboards, stopping when the exit is reached.
     """
-    is_target = (ROWS == exit_row) & (COLS == exit_col)
-    passable = jnp.logical_not(blocks) | is_target
-    dist = distance_field(passable, exit_row, exit_col)
-    nr = start_row + jnp.asarray(DIR_DROW)
-    nc = start_col + jnp.asarray(DIR_DCOL)
-    via = jnp.min(jnp.where(in_bounds(nr, nc), at(dist, nr, nc, INF), INF)) + 1
-    same = (start_row == exit_row) & (start_col == exit_col)
-    d = jnp.where(same, 0, jnp.minimum(via, INF))
-    return jnp.where(d >= INF, 0, d).astype(jnp.int32)
+    from hackmatrix.domain import bitboard as bb
+
+    blk_lo, blk_hi = bb.from_mask(blocks)
+    t_lo, t_hi = bb.bit(exit_row * GRID + exit_col)
+    open_lo = (~blk_lo & bb.FULL) | t_lo
+    open_hi = (~blk_hi & bb.FULL) | t_hi
+    s_lo, s_hi = bb.bit(start_row * GRID + start_col)
+
+    def cond(c):
+        lo, hi, _, _, d = c
+        reached = ((lo & t_lo) | (hi & t_hi)) != 0
+        return ~reached & ((lo | hi) != 0)
+
+    def body(c):
+        lo, hi, vis_lo, vis_hi, d = c
+        g_lo, g_hi = bb.neighbours(lo, hi)
+        lo = g_lo & open_lo & ~vis_lo
+        hi = g_hi & open_hi & ~vis_hi
+        return lo, hi, vis_lo | lo, vis_hi | hi, d + 1
+
+    lo, hi, _, _, d = jax.lax.while_loop(cond, body, (s_lo, s_hi, s_lo, s_hi, jnp.int32(0)))
+    reached = ((lo & t_lo) | (hi & t_hi)) != 0
+    return jnp.where(reached, d, 0).astype(jnp.int32)
 
 
 def bfs_first_step(
-    enter_lo: jax.Array, enter_hi: jax.Array, target: jax.Array, row: jax.Array, col: jax.Array
+    enter_lo: jax.Array, enter_hi: jax.Array, target: jax.Array, row: jax.Array, col: jax.Array,
+    needed: jax.Array | bool = True,
 ) -> tuple[jax.Array, jax.Array]:
     """FirstStep(X) of game-rules §5.6 on bitboards.
 
     Breadth-first layers grow from ``target`` (cell index) through the enterable set;
     the first layer that contains an enterable neighbour of (row, col) gives the
     minimum distance, and the first such neighbour in U, D, L, R order wins.
-    Returns (found, direction 0..3).
+    Returns (found, direction 0..3). With ``needed`` false the search is skipped
+    (nothing found) so that, under ``vmap``, unneeded searches cost no iterations.
     """
     from hackmatrix.domain import bitboard as bb
 
@@ -80,7 +97,8 @@ def bfs_first_step(
     nc = col + jnp.asarray(DIR_DCOL)
     n_lo, n_hi = jax.vmap(bb.bit)(jnp.where(in_bounds(nr, nc), nr * GRID + nc, -1))
     t_lo, t_hi = bb.bit(target)
-    start_lo, start_hi = t_lo & enter_lo, t_hi & enter_hi
+    start_lo = jnp.where(needed, t_lo & enter_lo, bb.U32(0))
+    start_hi = jnp.where(needed, t_hi & enter_hi, bb.U32(0))
 
     def hits(lo, hi):
         return ((n_lo & lo) | (n_hi & hi)) != 0  # (4,)

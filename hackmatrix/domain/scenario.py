@@ -6,8 +6,9 @@ goes back; ``hidden_fields(state)`` is the internal-state readout of §9.3.
 Validation choices (stricter than the original's lenient builder, which silently skips
 bad entries): unknown keys, wrong types, off-board positions, unknown enemy / block /
 program names, two blocks on one cell, a block on a data siphon or on the exit (5,5),
-negative counts and a stage outside 1..8 raise ``ValueError`` naming the field. A player
-HP outside 0..3 becomes 3, exactly as in the original (§9.2).
+negative counts, integers outside int32 and a stage outside 1..8 raise ``ValueError``
+naming the field. A player HP outside 0..3 becomes 3, and a transmission timer of 0 or
+below hatches at the next tick, exactly as in the original (§9.2, §5.4).
 """
 
 from __future__ import annotations
@@ -132,6 +133,8 @@ def _get(obj: dict, key: str, kind: type, where: str, default: Any = dataclasses
     value = obj[key]
     if kind is int and (isinstance(value, bool) or not isinstance(value, int)):
         raise ValueError(f"{where}.{key}: expected an integer, got {value!r}")
+    if kind is int and not -(2**31) <= value < 2**31:
+        raise ValueError(f"{where}.{key}: {value} does not fit the engine's int32")
     if kind is bool and not isinstance(value, bool):
         raise ValueError(f"{where}.{key}: expected a boolean, got {value!r}")
     if kind is str and not isinstance(value, str):
@@ -307,6 +310,8 @@ def build(scenario: Scenario | dict, params: EnvParams = EnvParams()) -> EnvStat
     """The original's setState (§9.2): exit (5,5), interval = next = 12, empty history."""
     if isinstance(scenario, dict):
         scenario = Scenario.from_dict(scenario)
+    if not isinstance(scenario, Scenario):
+        raise ValueError(f"scenario: expected a Scenario or a scenario dict, got {type(scenario).__name__}")
     g = (GRID, GRID)
     kind = np.zeros(g, np.int32)
     points = np.zeros(g, np.int32)
