@@ -111,13 +111,14 @@ def render_table(results: Mapping[str, Any], width: int = 100) -> str:
         f"{results['checkpoint']} (update {results['update']}, {results['env_steps']} env steps): "
         f"{results['episodes']} episodes, seed {results['seed']}"
     )
-    table = Table(title=title)
+    table = Table()
     table.add_column("metric")
     table.add_column(f"policy ({results['policy_mode']})", justify="right")
     table.add_column("random valid", justify="right")
     for label, key in ROWS:
         table.add_row(label, f"{results['policy'][key]:.4g}", f"{results['random'][key]:.4g}")
     console = Console(width=width, record=True, file=io.StringIO(), color_system=None)
+    console.print(title, soft_wrap=True)
     console.print(table)
     return console.export_text()
 

@@ -31,13 +31,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 1
     if result.interrupted_by is not None:
-        where = result.checkpoints[-1] if result.checkpoints else "no new checkpoint"
-        print(
+        where = result.checkpoints[-1] if result.checkpoints else result.resumed_from
+        message = (
             f"stopped by {result.interrupted_by} after update {result.num_updates} "
-            f"({result.env_steps} env steps); checkpoint: {where}\n"
-            f"continue with: python -m hackmatrix.application.train --resume {where}",
-            file=sys.stderr,
+            f"({result.env_steps} env steps)"
         )
+        if where is None:
+            message += "; nothing to save yet"
+        else:
+            message += (
+                f"; checkpoint: {where}\n"
+                f"continue with: python -m hackmatrix.application.train --resume {where}"
+            )
+        print(message, file=sys.stderr)
         return 128 + int(signal.Signals[result.interrupted_by])
     if result.checkpoints:
         print(f"checkpoint: {result.checkpoints[-1]}")

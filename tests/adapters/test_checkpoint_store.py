@@ -47,7 +47,7 @@ def test_store_implements_the_port_and_round_trips_arrays_and_metadata(tmp_path)
     assert w.dtype == np.float32 and w.shape == (3, 2) and float(w[2, 1]) == 1.5
     assert payload["runner"]["key"].tolist() == [0, 42]
     assert payload["runner"]["key"].dtype == np.uint32
-    assert metadata == _metadata(64, trackers={"wandb_run_id": "abc"})
+    assert metadata == {**_metadata(64, trackers={"wandb_run_id": "abc"}), "format_version": 1}
     assert store.latest() == path
 
 

@@ -39,7 +39,7 @@ def evaluated(checkpoint, tmp_path_factory):
 def test_evaluate_prints_the_comparison_table(evaluated, checkpoint):
     code, text, _ = evaluated
     assert code == 0
-    assert f"{checkpoint} (update 5, 640 env steps): 6 episodes, seed 3" in " ".join(text.split())
+    assert text.startswith(f"{checkpoint} (update 5, 640 env steps): 6 episodes, seed 3\n")
     for label in ("mean return", "std return", "mean episode length", "highest stage reached",
                   "win rate", "policy (greedy)", "random valid", "move fraction",
                   "siphon fraction", "program fraction"):

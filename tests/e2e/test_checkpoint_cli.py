@@ -21,13 +21,17 @@ from hackmatrix.application.checkpointing import all_finite
 from tests.adapters.helpers import read_jsonl
 
 REPO = Path(__file__).resolve().parents[2]
+# Compiled programs persist across runs of the suite (the train chunk takes a minute or
+# more to compile on a small CPU): only the first run pays for it.
+JAX_CACHE = REPO / ".pytest_cache" / "jax-compilation-cache"
 TINY = ["--num-envs", "4", "--num-steps", "8", "--hidden-dim", "16", "--log-interval", "1"]
 B = 32
 
 
 def _env(tmp_path: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HACKMATRIX_", "WANDB_"))}
-    env.update(WANDB_CONFIG_DIR=str(tmp_path / "wandb-config"), PYTHONPATH=str(REPO))
+    env.update(WANDB_CONFIG_DIR=str(tmp_path / "wandb-config"), PYTHONPATH=str(REPO),
+               JAX_COMPILATION_CACHE_DIR=str(JAX_CACHE))
     return env
 
 

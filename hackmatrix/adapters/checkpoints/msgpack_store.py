@@ -3,7 +3,8 @@
 A checkpoint file ``ckpt-<env_step, 12 digits>.msgpack`` holds one msgpack map::
 
     {"magic": "hackmatrix-checkpoint", "format_version": 1,
-     "metadata": "<JSON text>", "payload": {nested str-keyed maps of numpy arrays}}
+     "metadata": "<JSON text, format_version included>",
+     "payload": {nested str-keyed maps of numpy arrays}}
 
 A save writes a temporary file in the same folder, fsyncs it, then ``os.replace``s it
 into place (and fsyncs the folder), so a crash or error mid-save leaves the previous
@@ -51,7 +52,8 @@ def encode(payload: Mapping[str, Any], metadata: Mapping[str, Any]) -> bytes:
     document = {
         "magic": MAGIC,
         "format_version": FORMAT_VERSION,
-        "metadata": json.dumps(dict(metadata), sort_keys=True),
+        # Also inside the metadata, so readers of metadata alone see the format.
+        "metadata": json.dumps({**metadata, "format_version": FORMAT_VERSION}, sort_keys=True),
         "payload": tree,
     }
     return serialization.msgpack_serialize(document)
