@@ -133,12 +133,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             payload, metadata, args.checkpoint, episodes=args.episodes, greedy=args.greedy,
             seed=args.seed, max_steps=args.max_steps,
         )
-    except ValueError as error:
+    except (ValueError, OSError) as error:  # bad checkpoint/scenario, unwritable output
         print(f"{PROG}: error: {error}", file=sys.stderr)
         return 2
     print(render_table(results), end="")
     if args.json:
-        Path(args.json).write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
+        try:
+            Path(args.json).write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
+        except OSError as error:
+            print(f"{PROG}: error: cannot write --json {args.json!r}: {error}", file=sys.stderr)
+            return 2
         print(f"written: {args.json}")
     return 0
 

@@ -160,7 +160,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         payload, metadata = load_checkpoint(args.checkpoint)
         return run(payload, metadata, args.checkpoint, args)
-    except ValueError as error:
+    except (ValueError, OSError) as error:  # bad checkpoint/scenario, unwritable output
         print(f"{PROG}: error: {error}", file=sys.stderr)
         return 2
 
