@@ -12,7 +12,8 @@ a checksum so XLA cannot drop it, ``--no-obs`` to leave it out). ``--impl vmap``
 steps with ``jax.vmap(env.step)`` instead of ``env.batched_step``.
 
 Per env count: lower and compile times of the jitted rollout, env steps/s (median of
-``--repeats`` timed calls after one warm-up call, each ``block_until_ready``), peak
+``--repeats`` timed calls after one warm-up call, each ``block_until_ready``; fewer
+once the timed calls exceed ``--max-seconds``), peak
 memory (GPU: device peak bytes; CPU: process max RSS, which only grows, so rows run
 in increasing size) and XLA's estimate of the program's memory. Also: compile time of
 ``jit(env.step)`` for one environment. Ends with one ``RESULT {json}`` line.
@@ -40,6 +41,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="env counts (default 1 64 512 2048, plus 8192 on GPU)")
     p.add_argument("--steps", type=int, default=256, help="scan length per call (default 256)")
     p.add_argument("--repeats", type=int, default=3, help="timed calls after the warm-up (median)")
+    p.add_argument("--max-seconds", type=float, default=60.0,
+                   help="stop timing an env count once its timed calls took this long (>= 1 call)")
     p.add_argument("--impl", choices=("batched", "vmap"), default="batched",
                    help="batched: env.batched_step (default); vmap: jax.vmap(env.step)")
     p.add_argument("--no-obs", action="store_true", help="do not build the observation each step")
@@ -111,11 +114,14 @@ def bench_envs(num_envs: int, args: argparse.Namespace) -> dict:
         states, key, _checksum, _reward, done = out
         times.append(dt)
         dones += int(done)
+        if sum(times) >= args.max_seconds:
+            break
     med = benchlib.median(times)
     peak, source = benchlib.peak_memory_mib()
     steps = num_envs * args.steps
     return {
         "num_envs": num_envs,
+        "calls": len(times),
         "lower_s": benchlib.clean(lower_s),
         "compile_s": benchlib.clean(compile_s),
         "call_s": benchlib.clean(med),
@@ -165,14 +171,14 @@ def main(argv: list[str] | None = None) -> dict:
         print(f"  {n:>6} envs: {row['steps_per_s']:>12,.0f} steps/s  (compile {row['compile_s']:.1f} s)",
               flush=True)
 
-    headers = ["envs", "lower s", "compile s", "call s", "steps/s", "best steps/s", "episodes/s",
+    headers = ["envs", "calls", "lower s", "compile s", "call s", "steps/s", "best steps/s", "episodes/s",
                "peak MiB", "XLA MiB"]
     print()
     print(benchlib.format_table(headers, [
-        [r["num_envs"], r["lower_s"], r["compile_s"], r["call_s"], r["steps_per_s"],
+        [r["num_envs"], r["calls"], r["lower_s"], r["compile_s"], r["call_s"], r["steps_per_s"],
          r["best_steps_per_s"], r["episodes_per_s"], r["peak_mib"], r["xla_mib"]] for r in rows]))
-    print(f"(peak MiB: {rows[-1]['peak_source'] if rows else '-'}; steps/s = median of "
-          f"{args.repeats} calls of envs x {args.steps} steps)")
+    print(f"(peak MiB: {rows[-1]['peak_source'] if rows else '-'}; steps/s = median over the "
+          f"timed calls of envs x {args.steps} steps each)")
 
     metrics: dict[str, float] = {}
     better: dict[str, str] = {}
@@ -193,7 +199,8 @@ def main(argv: list[str] | None = None) -> dict:
         better[f"{tag}.compile_s"] = "lower"
         metrics[f"{tag}.peak_mib"] = r["peak_mib"]
         better[f"{tag}.peak_mib"] = "info"
-    run_args = {"envs": envs, "steps": args.steps, "repeats": args.repeats, "impl": args.impl,
+    run_args = {"envs": envs, "steps": args.steps, "repeats": args.repeats,
+                "max_seconds": args.max_seconds, "impl": args.impl,
                 "obs": not args.no_obs, "quick": args.quick}
     return benchlib.emit_result("env_throughput", run_args, machine, rows, metrics, better)
 
