@@ -11,16 +11,16 @@ from hackmatrix.application.config import FIELD_TYPES, TrainConfig, auto_scale_f
 
 def test_defaults_match_spec_table():
     cfg = TrainConfig()
-    assert (cfg.num_envs, cfg.num_steps, cfg.total_timesteps) == (256, 128, 10_000_000)
+    assert (cfg.num_envs, cfg.num_steps, cfg.total_timesteps) == (256, 128, 2_500_000)
     assert (cfg.learning_rate, cfg.gamma, cfg.gae_lambda) == (2.5e-4, 0.99, 0.95)
     assert (cfg.num_minibatches, cfg.update_epochs) == (None, None)
     assert (cfg.clip_eps, cfg.vf_coef, cfg.ent_coef, cfg.max_grad_norm) == (0.2, 0.5, 0.15, 0.5)
     assert (cfg.hidden_dim, cfg.num_layers, cfg.log_interval, cfg.seed) == (256, 2, 10, 0)
     assert cfg.checkpoint_dir == "checkpoints"
     assert cfg.derived() == {
-        "batch_size": 32768, "minibatch_size": 8192, "num_updates": 305, "gradient_steps": 16,
+        "batch_size": 32768, "minibatch_size": 8192, "num_updates": 76, "gradient_steps": 16,
         "resolved_num_minibatches": 4, "resolved_update_epochs": 4,
-        "effective_total_timesteps": 10_000_000,
+        "effective_total_timesteps": 2_500_000,
     }
 
 
