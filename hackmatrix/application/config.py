@@ -15,6 +15,7 @@ number of minibatches.
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Mapping
 from typing import Any, Optional
 
@@ -255,6 +256,11 @@ def _validate(cfg: TrainConfig) -> None:
         value = getattr(cfg, name)
         if value is not None and value < 1:
             raise ValueError(f"{name} must be >= 1, got {value}")
+    for name in ("learning_rate", "gamma", "gae_lambda", "clip_eps", "vf_coef", "ent_coef",
+                 "max_grad_norm", "save_minutes"):
+        value = getattr(cfg, name)
+        if not math.isfinite(value):
+            raise ValueError(f"{name} must be finite, got {value}")
     if not 0.0 < cfg.gamma <= 1.0:
         raise ValueError(f"gamma must be in (0, 1], got {cfg.gamma}")
     if not 0.0 <= cfg.gae_lambda <= 1.0:
