@@ -119,7 +119,7 @@ def test_invalid_values_raise_error_naming_field_and_value(kwargs, fragment):
 
 
 def test_nan_learning_rate_is_rejected():
-    with pytest.raises(ValueError, match="learning_rate must be > 0, got nan"):
+    with pytest.raises(ValueError, match="learning_rate must be finite, got nan"):
         TrainConfig(learning_rate=float("nan"))
 
 
