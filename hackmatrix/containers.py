@@ -58,6 +58,13 @@ def composite_of(
     return CompositeLogger([trackers[name]() for name in names])
 
 
+def writable_checkpoint_store(directory: str, keep: int) -> MsgpackCheckpointStore:
+    """The training run's store, checked writable before any training starts."""
+    store = MsgpackCheckpointStore(directory, keep=keep)
+    store.ensure_writable()
+    return store
+
+
 class Container(containers.DeclarativeContainer):
     """Binds ports to adapters; see the module docstring for the config layout."""
 
@@ -120,7 +127,7 @@ class Container(containers.DeclarativeContainer):
     )
 
     checkpoint_store = providers.Singleton(
-        MsgpackCheckpointStore,
+        writable_checkpoint_store,
         directory=providers.Callable(
             checkpoint_directory, run_dir, train_config.provided.checkpoint_dir
         ),

@@ -197,3 +197,14 @@ def test_metrics_file_is_cut_back_to_the_checkpoint_step_on_resume(tmp_path):
     assert truncate_after(path, 64) == 3  # 96, 128 and the torn line
     assert [json.loads(line)["step"] for line in path.read_text().splitlines()] == [32, 64]
     assert truncate_after(tmp_path / "missing.jsonl", 0) == 0
+
+
+def test_an_unwritable_checkpoint_folder_fails_before_training_with_the_folder_named(tmp_path):
+    from hackmatrix.containers import writable_checkpoint_store
+
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the checkpoint folder should be")
+    with pytest.raises(ValueError, match="not-a-folder.*not writable"):
+        writable_checkpoint_store(str(blocker / "checkpoints"), keep=3)
+    store = writable_checkpoint_store(str(tmp_path / "ok" / "checkpoints"), keep=3)
+    assert store.directory.is_dir() and list(store.directory.iterdir()) == []

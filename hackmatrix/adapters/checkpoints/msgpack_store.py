@@ -118,6 +118,25 @@ class MsgpackCheckpointStore:
         self.directory = Path(directory)
         self.keep = keep
 
+    def ensure_writable(self) -> None:
+        """Create the folder and write, sync and delete a probe file.
+
+        Called before training starts so that an unwritable folder or a full disk
+        fails at start-up with the folder named, not at the first save hours later.
+        """
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            fd, probe = tempfile.mkstemp(prefix=".probe-", dir=self.directory)
+            try:
+                with os.fdopen(fd, "wb") as handle:
+                    handle.write(b"\0" * 65536)
+                    handle.flush()
+                    os.fsync(handle.fileno())
+            finally:
+                os.unlink(probe)
+        except OSError as error:
+            raise ValueError(f"checkpoint folder {self.directory} is not writable: {error}") from error
+
     def save(self, step: int, payload: Mapping[str, Any], metadata: Mapping[str, Any]) -> str:
         """Write ``ckpt-<step>.msgpack`` atomically and prune; returns its path."""
         data = encode(payload, metadata)
