@@ -61,8 +61,6 @@ def neighbours(lo: jax.Array, hi: jax.Array) -> tuple[jax.Array, jax.Array]:
     return up_lo | dn_lo | lf_lo | rt_lo, up_hi | dn_hi | lf_hi | rt_hi
 
 
-def popcount(lo: jax.Array, hi: jax.Array) -> jax.Array:
-    return (jax.lax.population_count(lo) + jax.lax.population_count(hi)).astype(jnp.int32)
 
 
 def flood(seed_lo, seed_hi, open_lo, open_hi, expand_lo=None, expand_hi=None):

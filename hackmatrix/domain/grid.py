@@ -10,32 +10,14 @@ from hackmatrix.domain.constants import DIR_DCOL, DIR_DROW, GRID
 ROWS = jnp.arange(GRID, dtype=jnp.int32)[:, None] * jnp.ones((1, GRID), jnp.int32)
 COLS = jnp.arange(GRID, dtype=jnp.int32)[None, :] * jnp.ones((GRID, 1), jnp.int32)
 
-
 def in_bounds(row: jax.Array, col: jax.Array) -> jax.Array:
     return (row >= 0) & (row < GRID) & (col >= 0) & (col < GRID)
-
 
 def at(grid: jax.Array, row: jax.Array, col: jax.Array, default=0) -> jax.Array:
     """grid[row, col] with ``default`` outside the board."""
     inside = in_bounds(row, col)
     value = grid[jnp.clip(row, 0, GRID - 1), jnp.clip(col, 0, GRID - 1)]
     return jnp.where(inside, value, jnp.asarray(default, grid.dtype))
-
-
-def neighbour_values(grid: jax.Array, fill) -> jax.Array:
-    """(4, 6, 6): value of the U, D, L, R neighbour of every cell (``fill`` off-board)."""
-    f = jnp.asarray(fill, grid.dtype)
-    up = jnp.concatenate([grid[1:, :], jnp.full((1, GRID), f)], axis=0)
-    down = jnp.concatenate([jnp.full((1, GRID), f), grid[:-1, :]], axis=0)
-    left = jnp.concatenate([jnp.full((GRID, 1), f), grid[:, :-1]], axis=1)
-    right = jnp.concatenate([grid[:, 1:], jnp.full((GRID, 1), f)], axis=1)
-    return jnp.stack([up, down, left, right])
-
-
-def any_neighbour(mask: jax.Array) -> jax.Array:
-    """(6, 6) bool: some orthogonal neighbour is set."""
-    return jnp.any(neighbour_values(mask, False), axis=0)
-
 
 def ray_cells(row: jax.Array, col: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
     """Cells at distance 1..5 from (row, col) in the U, D, L, R directions.
@@ -46,7 +28,6 @@ def ray_cells(row: jax.Array, col: jax.Array) -> tuple[jax.Array, jax.Array, jax
     rows = row + jnp.asarray(DIR_DROW)[:, None] * k
     cols = col + jnp.asarray(DIR_DCOL)[:, None] * k
     return rows, cols, in_bounds(rows, cols)
-
 
 def scatter_mask(rows: jax.Array, cols: jax.Array, valid: jax.Array) -> jax.Array:
     """(6, 6) bool with the given cells set (invalid ones ignored)."""

@@ -9,11 +9,8 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from hackmatrix.domain.constants import ENEMY_MAX_HP, GRID, MAX_ENEMIES, MAX_TRANSMISSIONS, NUM_CELLS
-from hackmatrix.domain.state import Enemies, Transmissions
-
-_ENEMY_MAX_HP = jnp.asarray(ENEMY_MAX_HP)
-
+from hackmatrix.domain.constants import GRID, MAX_TRANSMISSIONS, NUM_CELLS
+from hackmatrix.domain.state import Transmissions
 
 def compact(entries):
     """Move the alive entries to the front, keeping their order; zero dead slots.
@@ -27,47 +24,8 @@ def compact(entries):
         lambda x: jnp.zeros_like(x).at[dest].set(x, mode="drop"), entries
     )
 
-
-def remove(entries, kill_mask: jax.Array):
-    """Remove the entries where ``kill_mask`` is set, keeping the order of the rest."""
-    return compact(entries.replace(alive=entries.alive & jnp.logical_not(kill_mask)))
-
-
 def count(entries) -> jax.Array:
     return jnp.sum(entries.alive.astype(jnp.int32))
-
-
-def append_enemy(
-    enemies: Enemies,
-    kind: jax.Array,
-    row: jax.Array,
-    col: jax.Array,
-    from_siphon: jax.Array,
-    from_scheduled: jax.Array,
-    do: jax.Array,
-) -> Enemies:
-    """Append a freshly spawned enemy (full HP, disabled 1 turn) when ``do``; dropped if full."""
-    idx = count(enemies)
-    ok = do & (idx < MAX_ENEMIES)
-    slot = jnp.where(ok, idx, MAX_ENEMIES)  # out of range -> dropped by mode="drop"
-
-    def put(arr, value):
-        return arr.at[slot].set(jnp.asarray(value, arr.dtype), mode="drop")
-
-    return Enemies(
-        alive=put(enemies.alive, True),
-        kind=put(enemies.kind, kind),
-        row=put(enemies.row, row),
-        col=put(enemies.col, col),
-        hp=put(enemies.hp, _ENEMY_MAX_HP[kind]),
-        disabled=put(enemies.disabled, 1),
-        stunned=put(enemies.stunned, False),
-        from_siphon=put(enemies.from_siphon, from_siphon),
-        from_scheduled=put(enemies.from_scheduled, from_scheduled),
-        last_row=put(enemies.last_row, row),
-        last_col=put(enemies.last_col, col),
-    )
-
 
 def append_transmission(
     trans: Transmissions,
@@ -96,10 +54,8 @@ def append_transmission(
         from_scheduled=put(trans.from_scheduled, from_scheduled),
     )
 
-
 def cell_index(row: jax.Array, col: jax.Array) -> jax.Array:
     return row * GRID + col
-
 
 def occupancy(entries, extra_mask: jax.Array | None = None) -> jax.Array:
     """(6, 6) int32 count of alive entries (optionally filtered) on each cell."""
@@ -107,7 +63,6 @@ def occupancy(entries, extra_mask: jax.Array | None = None) -> jax.Array:
     idx = jnp.where(valid, cell_index(entries.row, entries.col), NUM_CELLS)
     counts = jnp.zeros((NUM_CELLS,), jnp.int32).at[idx].add(1, mode="drop")
     return counts.reshape(GRID, GRID)
-
 
 def first_on_cell(entries, valid: jax.Array) -> tuple[jax.Array, jax.Array]:
     """For each cell: (has_any, slot of the first ``valid`` entry in list order), shape (6, 6)."""
@@ -119,7 +74,6 @@ def first_on_cell(entries, valid: jax.Array) -> tuple[jax.Array, jax.Array]:
     )
     has = first < big
     return has.reshape(GRID, GRID), jnp.minimum(first, n - 1).reshape(GRID, GRID)
-
 
 def on_cell(entries, row: jax.Array, col: jax.Array) -> jax.Array:
     """(N,) bool: alive entries standing on (row, col)."""

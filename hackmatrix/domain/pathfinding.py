@@ -6,44 +6,10 @@ import jax
 import jax.numpy as jnp
 
 from hackmatrix.domain.constants import DIR_DCOL, DIR_DROW, GRID
-from hackmatrix.domain.grid import COLS, ROWS, at, in_bounds, neighbour_values
+from hackmatrix.domain import bitboard as bb
+from hackmatrix.domain.grid import in_bounds
 
 INF = jnp.int32(1000)
-
-
-def distance_field(enterable: jax.Array, target_row: jax.Array, target_col: jax.Array) -> jax.Array:
-    """(6, 6) int32 shortest 4-connected path length from each cell to the target.
-
-    Paths use only ``enterable`` cells; the target counts as enterable only if
-    ``enterable`` says so (else everything is INF). Unreachable cells are INF.
-    """
-    is_target = (ROWS == target_row) & (COLS == target_col)
-    start = jnp.where(is_target & enterable, 0, INF).astype(jnp.int32)
-
-    def body(carry):
-        dist, _ = carry
-        nb = jnp.min(neighbour_values(dist, INF), axis=0) + 1
-        new = jnp.where(enterable, jnp.minimum(dist, nb), INF)
-        return new, jnp.any(new != dist)
-
-    dist, _ = jax.lax.while_loop(lambda c: c[1], body, (start, jnp.bool_(True)))
-    return jnp.minimum(dist, INF)
-
-
-def first_step(
-    dist: jax.Array, enterable: jax.Array, row: jax.Array, col: jax.Array
-) -> tuple[jax.Array, jax.Array, jax.Array]:
-    """First U, D, L, R neighbour of (row, col) with the minimum finite distance.
-
-    Returns (found, row, col).
-    """
-    nr = row + jnp.asarray(DIR_DROW)
-    nc = col + jnp.asarray(DIR_DCOL)
-    ok = in_bounds(nr, nc) & at(enterable, nr, nc, False)
-    d = jnp.where(ok, at(dist, nr, nc, INF), INF)
-    best = jnp.argmin(d)  # first minimum in U, D, L, R order
-    found = d[best] < INF
-    return found, nr[best], nc[best]
 
 
 def exit_distance(
@@ -54,8 +20,6 @@ def exit_distance(
     Every block is impassable except the target; the start cell is always expanded.
     Breadth-first layers on bitboards, stopping when the exit is reached.
     """
-    from hackmatrix.domain import bitboard as bb
-
     blk_lo, blk_hi = bb.from_mask(blocks)
     t_lo, t_hi = bb.bit(exit_row * GRID + exit_col)
     open_lo = (~blk_lo & bb.FULL) | t_lo
@@ -91,8 +55,6 @@ def bfs_first_step(
     Returns (found, direction 0..3). With ``needed`` false the search is skipped
     (nothing found) so that, under ``vmap``, unneeded searches cost no iterations.
     """
-    from hackmatrix.domain import bitboard as bb
-
     nr = row + jnp.asarray(DIR_DROW)
     nc = col + jnp.asarray(DIR_DCOL)
     n_lo, n_hi = jax.vmap(bb.bit)(jnp.where(in_bounds(nr, nc), nr * GRID + nc, -1))

@@ -7,7 +7,6 @@ import jax.numpy as jnp
 
 from hackmatrix.domain.state import EnvParams, EnvState, Snapshot
 
-
 def push_snapshot(state: EnvState, snap: Snapshot, params: EnvParams, do: jax.Array | bool = True) -> EnvState:
     """Where ``do``, store ``snap`` at the head; the oldest entry is overwritten when full."""
     do = jnp.asarray(do)
@@ -21,16 +20,10 @@ def push_snapshot(state: EnvState, snap: Snapshot, params: EnvParams, do: jax.Ar
         undo_count=jnp.where(do, jnp.minimum(state.undo_count + 1, params.undo_depth), state.undo_count),
     )
 
-
-def clear_history(state: EnvState) -> EnvState:
-    return state.replace(undo_count=jnp.int32(0), undo_head=jnp.int32(0))
-
-
 def top_snapshot(state: EnvState, params: EnvParams) -> Snapshot:
     """The most recent snapshot (meaningless when the history is empty)."""
     top = (state.undo_head - 1) % params.undo_depth
     return jax.tree_util.tree_map(lambda buf: buf[top], state.undo)
-
 
 def restore_snapshot(state: EnvState, snap: Snapshot, params: EnvParams) -> EnvState:
     """Restore ``snap`` = ``top_snapshot(state)`` and pop it (caller checks the history is not empty).
