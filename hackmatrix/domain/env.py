@@ -83,14 +83,35 @@ def _where(pred: jax.Array, a, b):
     )
 
 
-def _when_any(pred: jax.Array, fn, operand):
-    """``fn(operand)`` if any environment of the batch needs it, else ``operand``.
 
-    The predicate is a scalar, so this is a real conditional even on a batch: the
-    rare phases (a stage starting, a siphon, a program) cost nothing on the steps
-    where no environment takes them. ``fn`` must leave the others unchanged.
+
+def _on_rows(mask: jax.Array, fn, inputs, outputs):
+    """Apply ``fn`` to the rows of the batch where ``mask`` and write its results back.
+
+    The selected rows are gathered into sub-batches of fixed width (a while loop runs
+    as many rounds as needed), so a rare, costly phase (a board generation, a siphon,
+    a program) is paid for the rows that take it, not for the whole batch. ``fn``
+    maps (inputs rows, valid (W,)) to rows shaped like ``outputs``; other rows of
+    ``outputs`` are returned unchanged. Same result, row by row, as applying ``fn``
+    to every row and selecting with ``mask``.
     """
-    return jax.lax.cond(jnp.any(pred), fn, lambda x: x, operand)
+    n = mask.shape[0]
+    width = min(n, max(8, n // 16))
+    order = jnp.argsort(~mask, stable=True)  # selected rows first
+    count = jnp.sum(mask.astype(jnp.int32))
+
+    def round_(carry):
+        r, out = carry
+        pos = r * width + jnp.arange(width)
+        valid = pos < count
+        idx = order[jnp.clip(pos, 0, n - 1)]
+        new = fn(jax.tree_util.tree_map(lambda x: x[idx], inputs), valid)
+        picked = _where(valid, new, jax.tree_util.tree_map(lambda x: x[idx], out))
+        target = jnp.where(valid, idx, n)  # rows past the count are dropped
+        return r + 1, jax.tree_util.tree_map(lambda x, y: x.at[target].set(y, mode="drop"), out, picked)
+
+    _, out = jax.lax.while_loop(lambda c: c[0] * width < count, round_, (jnp.int32(0), outputs))
+    return out
 
 
 def _player_actions(states: EnvState, actions: jax.Array, keys: jax.Array, params: EnvParams):
@@ -102,25 +123,18 @@ def _player_actions(states: EnvState, actions: jax.Array, keys: jax.Array, param
 
     out, ev = jax.vmap(direction_action)(core, jnp.clip(actions, 0, 3))
 
-    def siphon(carry):
-        out, ev = carry
-        new, new_ev = jax.vmap(siphon_action)(core)
-        return _where(is_siphon, new, out), _where(is_siphon, new_ev, ev)
+    def siphon(rows, valid):
+        return jax.vmap(siphon_action)(rows)
 
-    def programs(carry):
-        out, ev = carry
+    def programs(rows, valid):
+        st, prog, key, snap = rows
+        new, e = jax.vmap(lambda a, b, c, d: program_action(a, b, c, params, d))(st, prog, key, snap)
+        ok = jax.vmap(lambda a, b: program_valid(a)[b])(st, prog)
+        return new, e.replace(success=ok)
 
-        def one(st, prog, key, snap):
-            new, e = program_action(st, prog, key, params, snap)
-            return new, e.replace(success=program_valid(st)[prog])
-
-        snaps = jax.vmap(lambda st: top_snapshot(st, params))(states)
-        new, new_ev = jax.vmap(one)(core, program, keys, snaps)
-        return _where(is_program, new, out), _where(is_program, new_ev, ev)
-
-    # Computed for every environment and selected: measured cheaper than scalar
-    # conditionals here, whose operands and results get copied.
-    out, ev = programs(siphon((out, ev)))
+    snaps = jax.vmap(lambda st: top_snapshot(st, params))(states)
+    out, ev = _on_rows(is_siphon, siphon, core, (out, ev))
+    out, ev = _on_rows(is_program, programs, (core, program, keys, snaps), (out, ev))
     return out.replace(undo=states.undo), ev
 
 
@@ -155,9 +169,13 @@ def batched_step(
     s = jax.vmap(select_state)(ev.success, acted, states)
 
     completes = ev.success & ev.exit_reached
-    s = _when_any(
-        completes, lambda x: jax.vmap(complete_stage, in_axes=(0, 0, None, 0))(x, k_stage, params, completes), s
+    core = _on_rows(
+        completes,
+        lambda rows, valid: jax.vmap(complete_stage, in_axes=(0, 0, None, 0))(rows[0], rows[1], params, valid),
+        (s.replace(undo=None), k_stage),
+        s.replace(undo=None),
     )
+    s = core.replace(undo=s.undo)
     runs_turn = ev.success & ev.ends_turn
     # Nearly every step some environment ends its turn; a scalar conditional would only
     # add the copies of its operands, so the gated enemy turn runs directly.
@@ -199,30 +217,14 @@ def batched_auto_reset(
 ) -> EnvState:
     """``auto_reset`` for a batch: fresh games where ``done``, the rest untouched.
 
-    The finished environments are gathered into sub-batches of fixed size and only
-    those generate boards (a board costs far more than a step), so the price follows
-    the number of finished games, not the batch size. Same result, environment by
-    environment, as ``jax.vmap(auto_reset)``.
+    Only the finished environments generate boards (a board costs far more than a
+    step), in fixed-size sub-batches. Same result, environment by environment, as
+    ``jax.vmap(auto_reset)``.
     """
-    n = done.shape[0]
-    width = min(n, max(8, n // 16))
-    order = jnp.argsort(~done, stable=True)  # finished environments first
-    n_done = jnp.sum(done.astype(jnp.int32))
-    core = states.replace(undo=None)
+    def fresh(rows, valid):
+        return jax.vmap(_new_game, in_axes=(0, None, 0))(rows, params, valid).replace(undo=None)
 
-    def round_(carry):
-        r, core = carry
-        pos = r * width + jnp.arange(width)
-        valid = pos < n_done
-        idx = order[jnp.clip(pos, 0, n - 1)]
-        fresh = jax.vmap(_new_game, in_axes=(0, None, 0))(keys[idx], params, valid).replace(undo=None)
-        old = jax.tree_util.tree_map(lambda x: x[idx], core)
-        picked = _where(valid, fresh, old)
-        target = jnp.where(valid, idx, n)  # invalid rows are dropped
-        core = jax.tree_util.tree_map(lambda x, y: x.at[target].set(y, mode="drop"), core, picked)
-        return r + 1, core
-
-    _, core = jax.lax.while_loop(lambda c: c[0] * width < n_done, round_, (jnp.int32(0), core))
+    core = _on_rows(done, fresh, keys, states.replace(undo=None))
     return core.replace(undo=states.undo)
 
 
