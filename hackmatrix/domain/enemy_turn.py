@@ -18,6 +18,7 @@ from hackmatrix.domain.pathfinding import INF, bfs_first_step
 from hackmatrix.domain.placement import place_transmissions
 from hackmatrix.domain.state import EnvParams, EnvState, take_snapshot
 from hackmatrix.domain.undo import push_snapshot
+from hackmatrix.domain.batching import on_rows
 
 _MAX_HP = jnp.asarray(ENEMY_MAX_HP)
 _STEPS = jnp.asarray(ENEMY_STEPS)
@@ -89,13 +90,8 @@ def _move_target(en, pr, pc, j: jax.Array, trans_occ: jax.Array, blocks: jax.Arr
     return jnp.where(moves, r + _DR[d], r), jnp.where(moves, c + _DC[d], c)
 
 
-def enemy_step(state: EnvState, step_index: int, attacked: jax.Array, key: jax.Array, do: jax.Array):
-    """§5.5: every enemy, in a fresh random order, attacks if adjacent or else moves.
-
-    The loop carries only the enemies, the player's HP and the attack flags: under
-    ``vmap`` a loop whose trip count differs per environment selects its whole carry
-    every iteration, so the carry must stay small.
-    """
+def _step_setup(state: EnvState, step_index: int, key: jax.Array, do: jax.Array):
+    """Per-step inputs of §5.5: random order of the enemies that may act, their count, obstacles."""
     en = state.enemies
     # Only enemies allowed a step this round can act (all at step 0, viruses at step 1), so
     # a random order of just those is the original's random order of everyone.
@@ -104,7 +100,16 @@ def enemy_step(state: EnvState, step_index: int, attacked: jax.Array, key: jax.A
     n = jnp.where(do, jnp.sum(may_act.astype(jnp.int32)), 0)
     trans_occ = occupancy(state.transmissions) > 0
     blocks = bb.from_mask(state.board.block_kind > 0)
-    pr, pc = state.player.row, state.player.col
+    return order, n, trans_occ, blocks
+
+
+def _visits(step_index: int, carry, order, start, stop, pr, pc, trans_occ, blocks):
+    """Visits ``start..stop-1`` of an enemy step: attack if adjacent, else move (§5.5, §5.6).
+
+    The loop carries only the enemies, the player's HP and the attack flags: under
+    ``vmap`` a loop whose trip count differs per environment selects its whole carry
+    every iteration, so the carry must stay small.
+    """
 
     def visit(i, carry):
         en, hp, attacked = carry
@@ -130,8 +135,41 @@ def enemy_step(state: EnvState, step_index: int, attacked: jax.Array, key: jax.A
         hp = jnp.where(does_attack, jnp.maximum(0, hp - 1), hp)
         return en, hp, attacked.at[j].set(attacked[j] | does_attack)
 
-    en, hp, attacked = jax.lax.fori_loop(0, n, visit, (en, state.player.hp, attacked))
+    return jax.lax.fori_loop(start, stop, visit, carry)
+
+
+def enemy_step(state: EnvState, step_index: int, attacked: jax.Array, key: jax.Array, do: jax.Array):
+    """§5.5: every enemy, in a fresh random order, attacks if adjacent or else moves."""
+    order, n, trans_occ, blocks = _step_setup(state, step_index, key, do)
+    carry = (state.enemies, state.player.hp, attacked)
+    en, hp, attacked = _visits(
+        step_index, carry, order, 0, n, state.player.row, state.player.col, trans_occ, blocks
+    )
     return state.replace(enemies=en, player=state.player.replace(hp=hp)), attacked
+
+
+FIRST_VISITS = 4  # visits run on the whole batch; the rest only on the rows with more enemies
+
+
+def _batched_enemy_step(states: EnvState, step_index: int, attacked, keys, do):
+    """``enemy_step`` for a batch: the first visits on every row, the rest on gathered rows."""
+    order, n, trans_occ, blocks = jax.vmap(lambda s, k, d: _step_setup(s, step_index, k, d))(states, keys, do)
+    pr, pc = states.player.row, states.player.col
+    carry = (states.enemies, states.player.hp, attacked)
+    run = jax.vmap(
+        lambda c, o, a, b, r, q, t, bl: _visits(step_index, c, o, a, b, r, q, t, bl)
+    )
+    zeros = jnp.zeros_like(n)
+    carry = run(carry, order, zeros, jnp.minimum(n, FIRST_VISITS), pr, pc, trans_occ, blocks)
+
+    def rest(rows, valid):
+        c, o, m, r, q, t, bl = rows
+        stop = jnp.where(valid, m, FIRST_VISITS)
+        return run(c, o, jnp.full_like(m, FIRST_VISITS), stop, r, q, t, bl)
+
+    carry = on_rows(n > FIRST_VISITS, rest, (carry, order, n, pr, pc, trans_occ, blocks), carry)
+    en, hp, attacked = carry
+    return states.replace(enemies=en, player=states.player.replace(hp=hp)), attacked
 
 
 def full_enemy_turn(state: EnvState, key: jax.Array, params: EnvParams, do: jax.Array) -> EnvState:
@@ -168,3 +206,52 @@ def enemy_turn(state: EnvState, key: jax.Array, params: EnvParams, do: jax.Array
     skipped = do & state.step_active
     state = state.replace(step_active=state.step_active & ~skipped)
     return full_enemy_turn(state, key, params, do & ~skipped)
+
+
+def batched_enemy_turn(states: EnvState, keys: jax.Array, params: EnvParams, do: jax.Array) -> EnvState:
+    """``enemy_turn`` for a batch (leading axis N); same result row by row as vmapping it.
+
+    Enemy visits beyond the first few, and pending siphon spawns, run only on the
+    gathered rows that have them, so one crowded board does not make the whole batch
+    loop as long as it does.
+    """
+    skipped = do & states.step_active
+    states = states.replace(step_active=states.step_active & ~skipped)
+    do = do & ~skipped
+    split = jax.vmap(lambda k: jax.random.split(k, 4))(keys)
+    k_step0, k_step1, k_sched, k_pending = split[:, 0], split[:, 1], split[:, 2], split[:, 3]
+    states = states.replace(turn=states.turn + do.astype(jnp.int32))
+    states = jax.vmap(tick_transmissions)(states, do)
+    attacked = jnp.zeros((do.shape[0], MAX_ENEMIES), jnp.bool_)
+    states, attacked = _batched_enemy_step(states, 0, attacked, k_step0, do)
+    en = states.enemies
+    has_virus = jnp.any(en.alive & (en.kind == EnemyType.VIRUS), axis=1)
+    states, attacked = _batched_enemy_step(states, 1, attacked, k_step1, do & has_virus)
+
+    due = do & ~states.scheduled_tasks_disabled & (states.turn >= states.next_scheduled_turn)
+    states = jax.vmap(lambda s, d, k: place_transmissions(s, d.astype(jnp.int32), False, True, k))(
+        states, due, k_sched
+    )
+    states = states.replace(
+        next_scheduled_turn=jnp.where(due, states.turn + states.scheduled_interval, states.next_scheduled_turn)
+    )
+    spawning = do & (states.pending_siphon > 0)
+
+    def spawn(rows, valid):
+        s, k = rows
+        placed = jax.vmap(
+            lambda st, kk, v: place_transmissions(st, jnp.where(v, st.pending_siphon, 0), True, False, kk)
+        )(s, k, valid)
+        return placed.transmissions
+
+    trans = on_rows(spawning, spawn, (states.replace(undo=None), k_pending), states.transmissions)
+    en = states.enemies
+    states = states.replace(
+        transmissions=trans,
+        pending_siphon=jnp.where(do, 0, states.pending_siphon),
+        enemies=en.replace(
+            disabled=jnp.where(do[:, None] & (en.disabled > 0), en.disabled - 1, en.disabled),
+            stunned=en.stunned & ~do[:, None],
+        ),
+    )
+    return jax.vmap(lambda s, d: push_snapshot(s, take_snapshot(s), params, d))(states, do)

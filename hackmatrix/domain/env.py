@@ -9,8 +9,9 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from hackmatrix.domain.batching import on_rows as _on_rows
 from hackmatrix.domain.constants import CORNERS, FIRST_PROGRAM_ACTION, NUM_STAGES
-from hackmatrix.domain.enemy_turn import enemy_turn
+from hackmatrix.domain.enemy_turn import batched_enemy_turn
 from hackmatrix.domain.events import Events
 from hackmatrix.domain.mask import program_valid
 from hackmatrix.domain.mask import valid_actions as _valid_actions
@@ -76,42 +77,10 @@ def _new_game(key: jax.Array, params: EnvParams, needed: jax.Array) -> EnvState:
     return initialise_stage(state, k_stage, needed)
 
 
-def _where(pred: jax.Array, a, b):
-    """Per-environment select of two batched pytrees (pred has shape (N,))."""
-    return jax.tree_util.tree_map(
-        lambda x, y: jnp.where(pred.reshape(pred.shape + (1,) * (x.ndim - 1)), x, y), a, b
-    )
 
 
 
 
-def _on_rows(mask: jax.Array, fn, inputs, outputs):
-    """Apply ``fn`` to the rows of the batch where ``mask`` and write its results back.
-
-    The selected rows are gathered into sub-batches of fixed width (a while loop runs
-    as many rounds as needed), so a rare, costly phase (a board generation, a siphon,
-    a program) is paid for the rows that take it, not for the whole batch. ``fn``
-    maps (inputs rows, valid (W,)) to rows shaped like ``outputs``; other rows of
-    ``outputs`` are returned unchanged. Same result, row by row, as applying ``fn``
-    to every row and selecting with ``mask``.
-    """
-    n = mask.shape[0]
-    width = min(n, max(8, n // 16))
-    order = jnp.argsort(~mask, stable=True)  # selected rows first
-    count = jnp.sum(mask.astype(jnp.int32))
-
-    def round_(carry):
-        r, out = carry
-        pos = r * width + jnp.arange(width)
-        valid = pos < count
-        idx = order[jnp.clip(pos, 0, n - 1)]
-        new = fn(jax.tree_util.tree_map(lambda x: x[idx], inputs), valid)
-        picked = _where(valid, new, jax.tree_util.tree_map(lambda x: x[idx], out))
-        target = jnp.where(valid, idx, n)  # rows past the count are dropped
-        return r + 1, jax.tree_util.tree_map(lambda x, y: x.at[target].set(y, mode="drop"), out, picked)
-
-    _, out = jax.lax.while_loop(lambda c: c[0] * width < count, round_, (jnp.int32(0), outputs))
-    return out
 
 
 def _player_actions(states: EnvState, actions: jax.Array, keys: jax.Array, params: EnvParams):
@@ -179,7 +148,7 @@ def batched_step(
     runs_turn = ev.success & ev.ends_turn
     # Nearly every step some environment ends its turn; a scalar conditional would only
     # add the copies of its operands, so the gated enemy turn runs directly.
-    s = jax.vmap(enemy_turn, in_axes=(0, 0, None, 0))(s, k_enemy, params, runs_turn)
+    s = batched_enemy_turn(s, k_enemy, params, runs_turn)
 
     p0, p1 = states.player, s.player
     died = ev.success & (p1.hp == 0)

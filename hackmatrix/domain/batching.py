@@ -1,0 +1,42 @@
+"""Batch-level helpers: per-row selects and running a phase on the rows that take it."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+
+def where_rows(pred: jax.Array, a, b):
+    """Per-environment select of two batched pytrees (pred has shape (N,))."""
+    return jax.tree_util.tree_map(
+        lambda x, y: jnp.where(pred.reshape(pred.shape + (1,) * (x.ndim - 1)), x, y), a, b
+    )
+
+
+def on_rows(mask: jax.Array, fn, inputs, outputs):
+    """Apply ``fn`` to the rows of the batch where ``mask`` and write its results back.
+
+    The selected rows are gathered into sub-batches of fixed width (a while loop runs
+    as many rounds as needed), so a rare, costly phase (a board generation, a siphon,
+    a program) is paid for the rows that take it, not for the whole batch. ``fn``
+    maps (inputs rows, valid (W,)) to rows shaped like ``outputs``; other rows of
+    ``outputs`` are returned unchanged. Same result, row by row, as applying ``fn``
+    to every row and selecting with ``mask``.
+    """
+    n = mask.shape[0]
+    width = min(n, max(8, n // 16))
+    order = jnp.argsort(~mask, stable=True)  # selected rows first
+    count = jnp.sum(mask.astype(jnp.int32))
+
+    def round_(carry):
+        r, out = carry
+        pos = r * width + jnp.arange(width)
+        valid = pos < count
+        idx = order[jnp.clip(pos, 0, n - 1)]
+        new = fn(jax.tree_util.tree_map(lambda x: x[idx], inputs), valid)
+        picked = where_rows(valid, new, jax.tree_util.tree_map(lambda x: x[idx], out))
+        target = jnp.where(valid, idx, n)  # rows past the count are dropped
+        return r + 1, jax.tree_util.tree_map(lambda x, y: x.at[target].set(y, mode="drop"), out, picked)
+
+    _, out = jax.lax.while_loop(lambda c: c[0] * width < count, round_, (jnp.int32(0), outputs))
+    return out
