@@ -81,3 +81,25 @@ class HackMatrixEnv:
         for name in REWARD_KEYS:
             info[name] = breakdown[name].astype(jnp.float32)
         return next_obs, next_state, reward.astype(jnp.float32), done.astype(jnp.bool_), info
+
+    def batched_step(
+        self, keys: jax.Array, states: Any, actions: jax.Array
+    ) -> tuple[jax.Array, Any, jax.Array, jax.Array, dict[str, jax.Array]]:
+        """``jax.vmap(self.step)`` with the same results, through the engine's batched
+        step and auto-reset, which skip the work no environment of the batch needs
+        (a vmapped single step computes every rare phase for every environment)."""
+        split = jax.vmap(jax.random.split)(keys)
+        key_step, key_reset = split[:, 0], split[:, 1]
+        states_st, _, reward, done, breakdown = self.engine.batched_step(
+            states, actions, key_step, self.params
+        )
+        next_states = self.engine.batched_auto_reset(states_st, done, key_reset, self.params)
+        next_obs = jax.vmap(self.engine.flat_observation)(next_states)
+        info = {
+            "stage": states_st.stage.astype(jnp.int32),
+            "score": states_st.player.score.astype(jnp.int32),
+            "hp": states_st.player.hp.astype(jnp.int32),
+        }
+        for name in REWARD_KEYS:
+            info[name] = breakdown[name].astype(jnp.float32)
+        return next_obs, next_states, reward.astype(jnp.float32), done.astype(jnp.bool_), info

@@ -56,7 +56,7 @@ def _run_episodes(
         key, k_act, k_env = jax.random.split(key, 3)
         mask = jax.vmap(env.action_mask)(state)
         action = policy(k_act, obs, mask)
-        obs, state, reward, done, info = jax.vmap(env.step)(
+        obs, state, reward, done, info = env.batched_step(
             jax.random.split(k_env, num_episodes), state, action
         )
         ret = ret + jnp.where(active, reward, 0.0)

@@ -208,7 +208,7 @@ def make_update_step(
     track_breakdown = config.track_breakdown
     network = make_network(config)
     optimizer = make_optimizer(config)
-    batched_step = jax.vmap(env.step)
+    batched_step = env.batched_step
     batched_mask = jax.vmap(env.action_mask)
 
     def env_step(carry, _):

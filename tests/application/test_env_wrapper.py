@@ -81,3 +81,22 @@ def test_done_auto_resets_to_a_fresh_game_drawn_with_the_separate_key(wrapper):
     ):
         np.testing.assert_array_equal(a, b)
     assert int(state2.stage) == 1 and int(state2.turn) == 0
+
+
+def test_batched_step_equals_vmapping_the_single_step(wrapper):
+    env = wrapper[0]
+    n = 6
+    keys = jax.random.split(jax.random.PRNGKey(3), n)
+    obs, states = jax.jit(jax.vmap(env.reset))(keys)
+    masks = jax.vmap(env.action_mask)(states)
+    # one invalid action (episode ends and auto-resets) and valid ones elsewhere
+    actions = jnp.where(jnp.arange(n) == 0, jnp.argmin(masks[0]), jnp.argmax(masks, axis=1)).astype(jnp.int32)
+    step_keys = jax.random.split(jax.random.PRNGKey(4), n)
+    batched = jax.jit(env.batched_step)(step_keys, states, actions)
+    vmapped = jax.jit(jax.vmap(env.step))(step_keys, states, actions)
+    assert bool(batched[3][0]) and float(batched[2][0]) == 0.0
+    for a, b in zip(
+        jax.tree_util.tree_leaves((batched[0], batched[1].replace(undo=None), batched[2:])),
+        jax.tree_util.tree_leaves((vmapped[0], vmapped[1].replace(undo=None), vmapped[2:])),
+    ):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
