@@ -73,14 +73,7 @@ class HackMatrixEnv:
         # drops it, so each step builds one observation.
         next_state = self.engine.auto_reset(state_st, done, key_reset, self.params)
         next_obs = self.engine.flat_observation(next_state)
-        info = {
-            "stage": state_st.stage.astype(jnp.int32),
-            "score": state_st.player.score.astype(jnp.int32),
-            "hp": state_st.player.hp.astype(jnp.int32),
-        }
-        for name in REWARD_KEYS:
-            info[name] = breakdown[name].astype(jnp.float32)
-        return next_obs, next_state, reward.astype(jnp.float32), done.astype(jnp.bool_), info
+        return next_obs, next_state, reward.astype(jnp.float32), done.astype(jnp.bool_), _info(state_st, breakdown)
 
     def batched_step(
         self, keys: jax.Array, states: Any, actions: jax.Array
@@ -95,11 +88,16 @@ class HackMatrixEnv:
         )
         next_states = self.engine.batched_auto_reset(states_st, done, key_reset, self.params)
         next_obs = jax.vmap(self.engine.flat_observation)(next_states)
-        info = {
-            "stage": states_st.stage.astype(jnp.int32),
-            "score": states_st.player.score.astype(jnp.int32),
-            "hp": states_st.player.hp.astype(jnp.int32),
-        }
-        for name in REWARD_KEYS:
-            info[name] = breakdown[name].astype(jnp.float32)
-        return next_obs, next_states, reward.astype(jnp.float32), done.astype(jnp.bool_), info
+        return next_obs, next_states, reward.astype(jnp.float32), done.astype(jnp.bool_), _info(states_st, breakdown)
+
+
+def _info(stepped: Any, breakdown: dict[str, jax.Array]) -> dict[str, jax.Array]:
+    """``stage``, ``score``, ``hp`` of the post-step (pre-reset) state(s) and the 15 components."""
+    info = {
+        "stage": stepped.stage.astype(jnp.int32),
+        "score": stepped.player.score.astype(jnp.int32),
+        "hp": stepped.player.hp.astype(jnp.int32),
+    }
+    for name in REWARD_KEYS:
+        info[name] = breakdown[name].astype(jnp.float32)
+    return info
