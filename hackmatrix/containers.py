@@ -14,6 +14,12 @@ Config layout (``strict=True``: a missing key is an error)::
     tracking: {backend: stdout|wandb|mlflow|composite, backends: [...], project, run_name,
                wandb_mode, wandb_entity, mlflow_tracking_uri, mlflow_experiment, table_every}
     resume:   {path: str|None, step: int|None, wandb_run_id: str|None, mlflow_run_id: str|None}
+    runtime:  {compilation_cache_dir, num_devices, coordinator, num_processes, process_id}
+
+``jax_runtime`` (the persistent compilation cache, ``jax.distributed`` for multi-host)
+is set up before the mesh of devices the env batch is sharded across. In a
+multi-process run only process 0 logs and writes checkpoints; the other processes
+get a ``NullLogger`` and a read-only checkpoint store (for ``--resume``).
 
 Checkpoints go to ``<run_dir>/<checkpoint_dir>`` through ``MsgpackCheckpointStore``.
 A resumed run (``resume.path`` set) continues the trackers' runs: wandb with
@@ -32,6 +38,7 @@ from hackmatrix.adapters.checkpoints.locate import ResumePoint, checkpoint_direc
 from hackmatrix.adapters.checkpoints.msgpack_store import MsgpackCheckpointStore
 from hackmatrix.adapters.config.cli import parse_command_line
 from hackmatrix.adapters.config.sources import (
+    RUNTIME_DEFAULTS,
     TRACKING_DEFAULTS,
     LayeredConfigSource,
     MappingConfigSource,
@@ -39,10 +46,13 @@ from hackmatrix.adapters.config.sources import (
 )
 from hackmatrix.adapters.logging.composite import CompositeLogger
 from hackmatrix.adapters.logging.mlflow_logger import MlflowLogger
+from hackmatrix.adapters.logging.null import NullLogger
 from hackmatrix.adapters.logging.resilient import ResilientLogger
 from hackmatrix.adapters.logging.stdout import StdoutLogger
 from hackmatrix.adapters.logging.wandb_logger import WandbLogger
+from hackmatrix.adapters.runtime import JaxRuntime, setup_jax_runtime
 from hackmatrix.application.ports import MetricsLogger
+from hackmatrix.application.sharding import make_mesh
 from hackmatrix.application.use_cases import TrainPolicy
 
 
@@ -65,10 +75,30 @@ def writable_checkpoint_store(directory: str, keep: int) -> MsgpackCheckpointSto
     return store
 
 
+def device_mesh(runtime: JaxRuntime, num_devices: int | None):  # type: ignore[no-untyped-def]
+    """The mesh of devices to train on, once the runtime (multi-host) is set up."""
+    del runtime  # a dependency only: jax.distributed must start before devices are listed
+    return make_mesh(num_devices)
+
+
+def read_only_checkpoint_store(directory: str, keep: int) -> MsgpackCheckpointStore:
+    """Processes other than 0 read checkpoints (to resume) but never write them."""
+    return MsgpackCheckpointStore(directory, keep=keep)
+
+
 class Container(containers.DeclarativeContainer):
     """Binds ports to adapters; see the module docstring for the config layout."""
 
     config = providers.Configuration(strict=True)
+
+    jax_runtime = providers.Singleton(
+        setup_jax_runtime,
+        compilation_cache_dir=config.runtime.compilation_cache_dir,
+        coordinator=config.runtime.coordinator,
+        num_processes=config.runtime.num_processes,
+        process_id=config.runtime.process_id,
+    )
+    mesh = providers.Singleton(device_mesh, jax_runtime, config.runtime.num_devices)
 
     config_source = providers.Selector(
         config.source.kind,
@@ -114,7 +144,7 @@ class Container(containers.DeclarativeContainer):
     wandb = providers.Singleton(ResilientLogger, wandb_tracker.provider, name="wandb")
     mlflow = providers.Singleton(ResilientLogger, mlflow_tracker.provider, name="mlflow")
 
-    metrics_logger = providers.Selector(
+    tracker = providers.Selector(
         config.tracking.backend,
         stdout=stdout,
         wandb=wandb,
@@ -126,12 +156,28 @@ class Container(containers.DeclarativeContainer):
         ),
     )
 
-    checkpoint_store = providers.Singleton(
-        writable_checkpoint_store,
-        directory=providers.Callable(
-            checkpoint_directory, run_dir, train_config.provided.checkpoint_dir
+    # Process 0 logs; the others of a multi-process run stay silent.
+    metrics_logger = providers.Selector(
+        jax_runtime.provided.role,
+        primary=tracker,
+        secondary=providers.Singleton(NullLogger),
+    )
+
+    checkpoint_directory = providers.Callable(
+        checkpoint_directory, run_dir, train_config.provided.checkpoint_dir
+    )
+    checkpoint_store = providers.Selector(
+        jax_runtime.provided.role,
+        primary=providers.Singleton(
+            writable_checkpoint_store,
+            directory=checkpoint_directory,
+            keep=train_config.provided.keep_checkpoints,
         ),
-        keep=train_config.provided.keep_checkpoints,
+        secondary=providers.Singleton(
+            read_only_checkpoint_store,
+            directory=checkpoint_directory,
+            keep=train_config.provided.keep_checkpoints,
+        ),
     )
 
     train_policy = providers.Factory(
@@ -141,6 +187,8 @@ class Container(containers.DeclarativeContainer):
         checkpoints=checkpoint_store,
         resume_from=config.resume.path,
         handle_signals=True,
+        mesh=mesh,
+        is_primary=jax_runtime.provided.is_primary,
     )
 
 
@@ -157,6 +205,15 @@ def resume_settings(point: ResumePoint | None) -> dict[str, Any]:
         "wandb_run_id": point.trackers.get("wandb_run_id"),
         "mlflow_run_id": point.trackers.get("mlflow_run_id"),
     }
+
+
+def default_jax_runtime() -> JaxRuntime:
+    """The runtime of the single-process tools (evaluate, watch): the compilation cache
+    in its default folder (``HACKMATRIX_COMPILATION_CACHE_DIR`` overrides, ``none``
+    switches it off)."""
+    import os
+
+    return setup_jax_runtime(os.environ.get("HACKMATRIX_COMPILATION_CACHE_DIR"))
 
 
 def checkpoint_store_for(path: str) -> MsgpackCheckpointStore:
@@ -183,14 +240,21 @@ def tracking_settings(logger: str = "stdout", **options: Any) -> dict[str, Any]:
     return settings
 
 
-def container_for(values: Mapping[str, Any], logger: str = "stdout", **options: Any) -> Container:
-    """A container over fixed TrainConfig values (tests, notebooks)."""
+def container_for(
+    values: Mapping[str, Any],
+    logger: str = "stdout",
+    runtime: Mapping[str, Any] | None = None,
+    **options: Any,
+) -> Container:
+    """A container over fixed TrainConfig values (tests, notebooks); ``runtime``
+    overrides RUNTIME_DEFAULTS (e.g. ``{"num_devices": 1}``)."""
     container = Container()
     container.config.from_dict(
         {
             "source": {"kind": "mapping", "values": dict(values)},
             "tracking": tracking_settings(logger, **options),
             "resume": dict(NO_RESUME),
+            "runtime": dict(RUNTIME_DEFAULTS, **(runtime or {})),
         }
     )
     return container
@@ -205,13 +269,16 @@ def create_container(
     """
     _, _, source = parse_command_line(argv, environ)
     values = source.values()
-    train_values = {k: v for k, v in values.items() if k not in TRACKING_DEFAULTS}
+    train_values = {
+        k: v for k, v in values.items() if k not in TRACKING_DEFAULTS and k not in RUNTIME_DEFAULTS
+    }
     container = Container()
     container.config.from_dict(
         {
             "source": {"kind": "mapping", "values": train_values},
             "tracking": source.tracking(),
             "resume": resume_settings(getattr(source, "resume", None)),
+            "runtime": source.runtime(),
         }
     )
     return container

@@ -124,9 +124,10 @@ def render_table(results: Mapping[str, Any], width: int = 100) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from hackmatrix.containers import load_checkpoint
+    from hackmatrix.containers import default_jax_runtime, load_checkpoint
 
     args = build_parser().parse_args(argv)
+    default_jax_runtime()
     try:
         payload, metadata = load_checkpoint(args.checkpoint)
         results = evaluate_checkpoint(

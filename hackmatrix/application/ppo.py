@@ -18,7 +18,7 @@ import jax.numpy as jnp
 import optax
 from flax import struct
 
-from hackmatrix.application import distribution
+from hackmatrix.application import distribution, sharding
 from hackmatrix.application.config import TrainConfig
 from hackmatrix.application.env_wrapper import HackMatrixEnv
 from hackmatrix.application.metrics import rollout_metrics
@@ -197,9 +197,13 @@ def ppo_loss(
 
 
 def make_update_step(
-    config: TrainConfig, env: HackMatrixEnv
+    config: TrainConfig, env: HackMatrixEnv, mesh: jax.sharding.Mesh | None = None
 ) -> Callable[[RunnerState], tuple[RunnerState, dict[str, jax.Array]]]:
-    """One PPO update: T rollout steps on N envs, GAE, epochs x minibatches of SGD."""
+    """One PPO update: T rollout steps on N envs, GAE, epochs x minibatches of SGD.
+
+    With a ``mesh`` the env batch and every minibatch are split across its devices
+    (``hackmatrix.application.sharding``); the result is the single-device update's.
+    """
     num_envs, num_steps = config.num_envs, config.num_steps
     batch_size = config.batch_size
     num_minibatches = config.resolved_num_minibatches
@@ -210,6 +214,16 @@ def make_update_step(
     optimizer = make_optimizer(config)
     batched_step = env.batched_step
     batched_mask = jax.vmap(env.action_mask)
+    if mesh is not None:
+        sharding.check_batch_fits(num_envs, mesh)
+        # Each device steps its own games: the engine's batch-level skipping of work no
+        # game needs then looks at the local games only, with no cross-device traffic.
+        def per_device(f: Callable[..., Any]) -> Callable[..., Any]:
+            spec = jax.sharding.PartitionSpec(sharding.AXIS)
+            return jax.shard_map(f, mesh=mesh, in_specs=spec, out_specs=spec, check_vma=False)
+
+        batched_step = per_device(batched_step)
+        batched_mask = per_device(batched_mask)
 
     def env_step(carry, _):
         params, env_state, obs, ep_return, ep_length, key = carry
@@ -268,6 +282,10 @@ def make_update_step(
                 ),
                 flat,
             )
+            if mesh is not None:  # each device takes a slice of every minibatch
+                shuffled = jax.lax.with_sharding_constraint(
+                    shuffled, sharding.split_envs(mesh, axis=1)
+                )
             return jax.lax.scan(minibatch_step, carry, shuffled)
 
         (params, opt_state), loss_info = jax.lax.scan(
@@ -301,15 +319,21 @@ def make_train_chunk(
     env_params: EnvParams | None = None,
     *,
     env: HackMatrixEnv | None = None,
+    mesh: jax.sharding.Mesh | None = None,
+    runner_template: RunnerState | None = None,
 ) -> Callable[[RunnerState, jax.Array], tuple[RunnerState, dict[str, jax.Array]]]:
     """Jitted ``train_chunk(runner, num_updates) -> (runner, metrics)``.
 
     ``num_updates`` (int32, 1..config.log_interval) updates run in a loop inside the
     program; ``metrics`` maps each key to a (log_interval,) array whose first
     ``num_updates`` entries are that many updates' values, in order (no averaging).
+
+    With a ``mesh`` (and a ``runner_template`` of the runner's structure) the runner's
+    env-batched fields stay split across the devices from call to call, and the
+    metrics come back replicated.
     """
     env = make_env(config, env_params) if env is None else env
-    update_step = make_update_step(config, env)
+    update_step = make_update_step(config, env, mesh)
     chunk = config.log_interval
 
     def train_chunk(runner: RunnerState, num_updates: jax.Array):
@@ -325,4 +349,15 @@ def make_train_chunk(
         n = jnp.clip(jnp.asarray(num_updates, jnp.int32), 0, chunk)
         return jax.lax.fori_loop(0, n, body, (runner, buffer))
 
-    return jax.jit(train_chunk, donate_argnums=(0,))
+    if mesh is None:
+        return jax.jit(train_chunk, donate_argnums=(0,))
+    if runner_template is None:
+        raise ValueError("make_train_chunk with a mesh needs runner_template")
+    runner_shardings = sharding.runner_shardings(runner_template, mesh)
+    replicated = sharding.replicated(mesh)
+    return jax.jit(
+        train_chunk,
+        donate_argnums=(0,),
+        in_shardings=(runner_shardings, replicated),
+        out_shardings=(runner_shardings, replicated),
+    )

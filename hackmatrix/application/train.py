@@ -17,14 +17,33 @@ import signal
 import sys
 from collections.abc import Sequence
 
+PROG = "python -m hackmatrix.application.train"
+
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one training job configured from flags, ``HACKMATRIX_*`` env vars and a file."""
+    from hackmatrix.application.sharding import check_batch_fits
     from hackmatrix.application.use_cases import NonFiniteTrainingError
     from hackmatrix.containers import create_container
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     container = create_container(argv)
+    # First: jax.distributed (multi-host) must start before any other JAX call.
+    runtime = container.jax_runtime()
+    try:
+        mesh = container.mesh()
+        num_envs = container.train_config().num_envs
+        check_batch_fits(num_envs, mesh)
+    except ValueError as error:
+        print(f"{PROG}: error: {error}", file=sys.stderr)
+        return 2
+    if runtime.is_primary:
+        print(
+            f"devices: {mesh.size} x {mesh.devices.flat[0].platform} across "
+            f"{runtime.process_count} process(es), {num_envs // mesh.size} envs each; "
+            f"compilation cache: {runtime.compilation_cache_dir or 'off'}",
+            flush=True,
+        )
     try:
         result = container.train_policy().run()  # run() closes the tracker(s), also on errors
     except NonFiniteTrainingError as error:

@@ -15,6 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from hackmatrix.application import sharding
 from hackmatrix.application.checkpointing import restore_tree, runner_payload, runner_state_dict
 from hackmatrix.application.config import TrainConfig
 from hackmatrix.application.evaluation import evaluate, evaluate_random_policy
@@ -65,24 +66,24 @@ class TrainResult:
 _COMPILED: dict[tuple[Any, ...], Any] = {}
 
 
-def _program_key(cfg: TrainConfig, env: Any) -> tuple[Any, ...]:
+def _program_key(cfg: TrainConfig, env: Any, mesh: Any = None) -> tuple[Any, ...]:
     """The config fields that shape the compiled chunk (seed, budget and I/O do not)."""
     return (
         cfg.num_envs, cfg.num_steps, cfg.learning_rate, cfg.gamma, cfg.gae_lambda,
         cfg.resolved_num_minibatches, cfg.resolved_update_epochs, cfg.clip_eps, cfg.vf_coef,
         cfg.ent_coef, cfg.max_grad_norm, cfg.hidden_dim, cfg.num_layers, cfg.log_interval,
-        cfg.track_breakdown, env,
+        cfg.track_breakdown, env, mesh,
     )
 
 
-def _compiled_chunk(cfg: TrainConfig, env: Any, runner: Any) -> Any:
+def _compiled_chunk(cfg: TrainConfig, env: Any, runner: Any, mesh: Any = None) -> Any:
     """Ahead-of-time compiled train chunk, cached per program so that reruns skip compiling.
 
     Compiling ahead keeps compile time out of the first chunk's steps_per_second.
     """
-    key = _program_key(cfg, env)
+    key = _program_key(cfg, env, mesh)
     if key not in _COMPILED:
-        train_chunk = make_train_chunk(cfg, env=env)
+        train_chunk = make_train_chunk(cfg, env=env, mesh=mesh, runner_template=runner)
         _COMPILED[key] = train_chunk.lower(runner, jnp.int32(cfg.log_interval)).compile()
     return _COMPILED[key]
 
@@ -147,6 +148,12 @@ class TrainPolicy:
       handle_signals: install SIGINT/SIGTERM handlers that stop between chunks.
       before_chunk: test hook ``f(next_update_index_0_based, runner) -> runner`` run
         before each chunk (e.g. to poison the parameters at update K).
+      mesh: devices to shard the env batch across (``sharding.make_mesh``); None or a
+        one-device mesh: the plain single-device program. Results match the
+        single-device run with the same total batch (float summation order aside).
+      is_primary: False on the processes other than 0 of a multi-process run: they
+        train in lockstep but neither log nor write checkpoints (process 0's decisions
+        to save or stop are shared with them).
     """
 
     def __init__(
@@ -159,6 +166,8 @@ class TrainPolicy:
         resume_from: str | None = None,
         handle_signals: bool = False,
         before_chunk: Callable[[int, RunnerState], RunnerState] | None = None,
+        mesh: Any = None,
+        is_primary: bool = True,
     ):
         if resume_from is not None and checkpoints is None:
             raise ValueError(f"resume_from={resume_from!r} needs a checkpoint store")
@@ -169,6 +178,10 @@ class TrainPolicy:
         self.resume_from = resume_from
         self.handle_signals = handle_signals
         self.before_chunk = before_chunk
+        if mesh is not None and mesh.size == 1 and jax.process_count() == 1:
+            mesh = None  # one device: the unsharded program (no shard_map wrappers)
+        self.mesh = mesh
+        self.is_primary = is_primary
 
     def run(self) -> TrainResult:
         """Train up to the config's budget; always closes the logger."""
@@ -216,6 +229,8 @@ class TrainPolicy:
     # ---- training loop ------------------------------------------------------------
     def _train(self, stop: _StopFlag) -> TrainResult:
         cfg = self.config.auto_scale_for_batch_size()
+        if self.mesh is not None:
+            sharding.check_batch_fits(cfg.num_envs, self.mesh)
         env = make_env(cfg, self.env_params)
         runner = init_runner_state(cfg, env)
         done_updates, env_steps, resumed_from = 0, 0, None
@@ -223,17 +238,20 @@ class TrainPolicy:
             runner, done_updates, env_steps, resumed_from = self._resume(cfg, runner)
             _log.info("resumed from %s at update %d (%d env steps)",
                       resumed_from, done_updates, env_steps)
+        if self.mesh is not None:
+            runner = sharding.place_runner(runner, self.mesh)
         # Updates left in the env-step budget (equals num_updates - done at an unchanged batch).
         remaining = max(0, (cfg.effective_total_timesteps - env_steps) // cfg.batch_size)
         start = time.perf_counter()
-        compiled = _compiled_chunk(cfg, env, runner) if remaining else None
+        compiled = _compiled_chunk(cfg, env, runner, self.mesh) if remaining else None
         compile_seconds = time.perf_counter() - start
         total_updates = done_updates + remaining
         train_seconds = 0.0
         last_record: dict[str, float] = {}
         saved: list[str] = []
         last_save_update, last_save_time = done_updates, time.perf_counter()
-        while done_updates < total_updates and stop.signal_name is None:
+        stopping = False
+        while done_updates < total_updates and not stopping:
             n = min(cfg.log_interval, total_updates - done_updates)
             if self.before_chunk is not None:
                 runner = self.before_chunk(done_updates, runner)
@@ -248,16 +266,20 @@ class TrainPolicy:
             )
             records = [(env_steps + (i + 1) * cfg.batch_size, r) for i, (_, r) in enumerate(records)]
             bad = _first_non_finite(metrics, n, bool(params_finite))
-            for step, record in records[: n if bad is None else bad]:
+            for step, record in records[: n if bad is None else bad] if self.is_primary else ():
                 self.logger.log_metrics(record, step=step)
             if bad is not None:
                 self._fail_non_finite(metrics, bad, done_updates, saved)
             last_record = records[-1][1]
             done_updates += n
             env_steps += n * cfg.batch_size
-            if self._should_save(cfg, done_updates, last_save_update, last_save_time,
-                                 total_updates, stop):
-                saved.append(self._save(cfg, runner, done_updates, env_steps))
+            save = self._should_save(cfg, done_updates, last_save_update, last_save_time,
+                                     total_updates, stop)
+            # Process 0 decides for all (a save gathers the shards of every process).
+            save, stopping = sharding.agree((save, stop.signal_name is not None))
+            if save:
+                path = self._save(cfg, runner, done_updates, env_steps)
+                saved.extend([path] if path is not None else [])
                 last_save_update, last_save_time = done_updates, time.perf_counter()
 
         return TrainResult(
@@ -270,7 +292,8 @@ class TrainPolicy:
             last_metrics=last_record,
             checkpoints=saved,
             runner=runner,
-            interrupted_by=stop.signal_name,
+            # A secondary process stopped by process 0's signal reports SIGTERM.
+            interrupted_by=stop.signal_name or ("SIGTERM" if stopping else None),
             resumed_from=resumed_from,
         )
 
@@ -300,8 +323,14 @@ class TrainPolicy:
             return done - last_update >= cfg.save_interval
         return time.perf_counter() - last_time >= 60.0 * cfg.save_minutes
 
-    def _save(self, cfg: TrainConfig, runner: Any, done_updates: int, env_steps: int) -> str:
+    def _save(
+        self, cfg: TrainConfig, runner: Any, done_updates: int, env_steps: int
+    ) -> str | None:
+        """Write a checkpoint (process 0); every process takes part in gathering it."""
         assert self.checkpoints is not None
+        runner = sharding.host_runner(runner)
+        if not self.is_primary:
+            return None
         metadata: dict[str, Any] = {
             "env_steps": env_steps,
             "update": done_updates,

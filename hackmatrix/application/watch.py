@@ -154,9 +154,10 @@ def run(payload: Mapping[str, Any], metadata: Mapping[str, Any], origin: str,
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from hackmatrix.containers import load_checkpoint
+    from hackmatrix.containers import default_jax_runtime, load_checkpoint
 
     args = build_parser().parse_args(argv)
+    default_jax_runtime()
     try:
         payload, metadata = load_checkpoint(args.checkpoint)
         return run(payload, metadata, args.checkpoint, args)

@@ -16,6 +16,8 @@ from hackmatrix.adapters.checkpoints.locate import read_resume_point
 from hackmatrix.adapters.config.sources import (
     ENV_PREFIX,
     NONE_DEFAULT_TEXT,
+    RUNTIME_DEFAULTS,
+    RUNTIME_HELP,
     TRACKING_DEFAULTS,
     TRACKING_HELP,
     EnvConfigSource,
@@ -25,10 +27,15 @@ from hackmatrix.adapters.config.sources import (
     coerce_value,
     env_var_name,
 )
+from hackmatrix.adapters.runtime import check_distributed_settings
 from hackmatrix.application.config import FIELD_DEFAULTS, FIELD_TYPES, TrainConfig
 
 PROG = "python -m hackmatrix.application.train"
-TRACKING_METAVARS = {"logger": "NAME[,NAME]", "wandb_mode": "MODE", "table_every": "INT"}
+TRACKING_METAVARS = {
+    "logger": "NAME[,NAME]", "wandb_mode": "MODE", "table_every": "INT",
+    "compilation_cache_dir": "PATH|none", "num_devices": "INT", "coordinator": "HOST:PORT",
+    "num_processes": "INT", "process_id": "INT",
+}
 
 
 def flag_name(key: str) -> str:
@@ -105,6 +112,16 @@ def build_parser() -> argparse.ArgumentParser:
             help=f"{TRACKING_HELP[key]} (default: {_default_text(key, default)}; "
             f"env {env_var_name(key)})",
         )
+    runtime = parser.add_argument_group("runtime (devices, multi-host, compilation cache)")
+    for key, default in RUNTIME_DEFAULTS.items():
+        runtime.add_argument(
+            flag_name(key),
+            dest=key,
+            type=_converter(key),
+            metavar=TRACKING_METAVARS.get(key, "TEXT"),
+            help=f"{RUNTIME_HELP[key]} (default: {_default_text(key, default)}; "
+            f"env {env_var_name(key)})",
+        )
     return parser
 
 
@@ -132,6 +149,10 @@ def parse_command_line(
         source = LayeredConfigSource.standard(config_file, namespace, environ, base=base)
         source.resume = resume_point
         source.tracking()
+        check_distributed_settings(**{
+            k: v for k, v in source.runtime().items()
+            if k in ("coordinator", "num_processes", "process_id")
+        })
     except ValueError as error:
         parser.error(str(error))
     return config_file, namespace, source

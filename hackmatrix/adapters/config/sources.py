@@ -53,8 +53,30 @@ NONE_DEFAULT_TEXT: dict[str, str] = {
     "wandb_mode": "$WANDB_MODE, else online when WANDB_API_KEY is set, else offline",
     "wandb_entity": "the account's",
     "mlflow_tracking_uri": "sqlite:///<run-dir>/mlflow.db",
+    "compilation_cache_dir": "$JAX_COMPILATION_CACHE_DIR, else ~/.cache/hackmatrix/jax",
+    "num_devices": "all devices",
+    "coordinator": "single process",
+    "num_processes": "single process",
+    "process_id": "single process",
 }
-KNOWN_KEYS = tuple(FIELD_TYPES) + tuple(TRACKING_DEFAULTS)
+# Runtime settings: where and how JAX runs (not hyperparameters, not trackers).
+RUNTIME_DEFAULTS: dict[str, Any] = {
+    "compilation_cache_dir": None,  # None: the default folder; "none": no persistent cache
+    "num_devices": None,  # None: every device; N: the first N (the env batch is split over them)
+    "coordinator": None,  # multi-host: host:port of process 0's coordinator
+    "num_processes": None,  # multi-host: how many processes take part
+    "process_id": None,  # multi-host: this process's index, 0..num_processes-1
+}
+RUNTIME_HELP: dict[str, str] = {
+    "compilation_cache_dir": "persistent JAX compilation cache folder, or 'none' to switch it off",
+    "num_devices": "devices to train on; the env batch is sharded across them",
+    "coordinator": "multi-host: host:port of the coordinator (process 0), e.g. 10.0.0.1:1234, "
+    "or 'auto' to let jax.distributed detect the cluster (TPU pod slice, SLURM)",
+    "num_processes": "multi-host: number of processes in the run",
+    "process_id": "multi-host: this process's id, 0 .. num-processes - 1",
+}
+RUNTIME_INT_MINIMUM = {"num_devices": 1, "num_processes": 1, "process_id": 0}
+KNOWN_KEYS = tuple(FIELD_TYPES) + tuple(TRACKING_DEFAULTS) + tuple(RUNTIME_DEFAULTS)
 
 
 class Layer(Protocol):
@@ -81,6 +103,8 @@ def coerce_value(name: str, value: Any, origin: str) -> Any:
     try:
         if name in FIELD_TYPES:
             return coerce_field(name, value)
+        if name in RUNTIME_DEFAULTS:
+            return _coerce_runtime(name, value)
         return _coerce_tracking(name, value)
     except ValueError as error:
         raise ValueError(f"bad value for {name} in {origin}: {value!r} ({error})") from None
@@ -124,6 +148,20 @@ def _coerce_tracking(name: str, value: Any) -> Any:
             raise ValueError(f"must be one of {', '.join(WANDB_MODES)}")
         return text.lower()
     return text or None
+
+
+def _coerce_runtime(name: str, value: Any) -> Any:
+    text = None if value is None else str(value).strip()
+    if name == "compilation_cache_dir":
+        return text  # "none" (switch off) is kept: None means the default folder
+    if text is None or text.lower() in ("", "none"):
+        return None
+    if name == "coordinator":
+        return text
+    minimum = RUNTIME_INT_MINIMUM[name]
+    if isinstance(value, bool) or not text.lstrip("-").isdigit() or int(text) < minimum:
+        raise ValueError(f"must be an integer >= {minimum}")
+    return int(text)
 
 
 def _checked(raw: Mapping[Any, Any], origin: str) -> dict[str, Any]:
@@ -274,6 +312,10 @@ class LayeredConfigSource:
 
     def load(self) -> TrainConfig:
         return self._config
+
+    def runtime(self) -> dict[str, Any]:
+        """Runtime settings (compilation cache, devices, multi-host), defaults filled in."""
+        return {key: self._values.get(key, default) for key, default in RUNTIME_DEFAULTS.items()}
 
     def tracking(self) -> dict[str, Any]:
         """Tracker settings, with ``backends`` (list) and ``backend`` (selector key)."""

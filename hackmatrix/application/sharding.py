@@ -1,0 +1,118 @@
+"""Data-parallel training over a device mesh (one axis, ``envs``).
+
+The env batch is split across the mesh's devices: each device steps its own slice of
+games (``jax.shard_map`` around the engine's batched step and action mask, so the
+engine's per-batch work skipping stays local), the policy's forward passes run on
+each device's slice, and every PPO minibatch is split across the devices too. The
+parameters and the optimizer state are replicated; XLA's SPMD partitioner turns the
+minibatch mean of the loss into a per-device partial sum plus an all-reduce, so the
+gradients are averaged across devices before the (replicated) Adam step.
+
+Every random draw is made from the same keys as on one device (JAX's partitionable
+threefry gives each shard exactly its slice of the unsharded draw, and each game's
+step key is its slice of the same split), so a sharded run reproduces the
+single-device run with the same total batch up to float summation order.
+
+The mesh may span several processes (multi-host, after ``jax.distributed.initialize``):
+``place_runner`` builds global arrays from the host copy every process computed
+identically from the seed, and ``host_runner`` gathers them back for a checkpoint.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import numpy as np
+from jax.experimental import multihost_utils
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+AXIS = "envs"
+# RunnerState fields with a leading env axis (split across devices); the rest is replicated.
+BATCHED_FIELDS = ("env_state", "obs", "episode_return", "episode_length")
+
+
+def make_mesh(num_devices: int | None = None, devices: list[Any] | None = None) -> Mesh:
+    """A 1-D mesh over the first ``num_devices`` devices (None: all of them).
+
+    ``devices`` defaults to ``jax.devices()``: every device of every process.
+    """
+    available = list(jax.devices() if devices is None else devices)
+    if num_devices is None:
+        num_devices = len(available)
+    if not 1 <= num_devices <= len(available):
+        raise ValueError(
+            f"num_devices={num_devices} but {len(available)} device(s) are available "
+            f"({available[0].platform})"
+        )
+    if jax.process_count() > 1 and num_devices != len(available):
+        raise ValueError(
+            f"num_devices={num_devices}: a multi-process run uses every device "
+            f"({len(available)} across {jax.process_count()} processes)"
+        )
+    return Mesh(np.array(available[:num_devices]), (AXIS,))
+
+
+def check_batch_fits(num_envs: int, mesh: Mesh) -> None:
+    """ValueError unless num_envs splits evenly across the mesh's devices."""
+    if num_envs % mesh.size:
+        raise ValueError(
+            f"num_envs={num_envs} is not divisible by the {mesh.size} devices it is "
+            f"sharded across; pick a multiple of {mesh.size} (or set num_devices)"
+        )
+
+
+def replicated(mesh: Mesh) -> NamedSharding:
+    return NamedSharding(mesh, PartitionSpec())
+
+
+def split_envs(mesh: Mesh, axis: int = 0) -> NamedSharding:
+    """Sharding that splits dimension ``axis`` (the env / sample axis) across the mesh."""
+    return NamedSharding(mesh, PartitionSpec(*([None] * axis), AXIS))
+
+
+def runner_shardings(runner: Any, mesh: Mesh) -> Any:
+    """The RunnerState-shaped tree of shardings: batched fields split, the rest replicated."""
+    fields = {
+        name: jax.tree_util.tree_map(
+            lambda _, s=split_envs(mesh) if name in BATCHED_FIELDS else replicated(mesh): s,
+            getattr(runner, name),
+        )
+        for name in runner.__dataclass_fields__
+    }
+    return runner.replace(**fields)
+
+
+def place_runner(runner: Any, mesh: Mesh) -> Any:
+    """Global arrays on ``mesh`` from a runner every process holds whole (same seed)."""
+    host = jax.device_get(runner)
+    shardings = runner_shardings(runner, mesh)
+
+    def place(x: Any, sharding: NamedSharding) -> jax.Array:
+        x = np.asarray(x)
+        return jax.make_array_from_callback(x.shape, sharding, lambda index: x[index])
+
+    return jax.tree_util.tree_map(place, host, shardings)
+
+
+def host_runner(runner: Any) -> Any:
+    """The whole runner on this host (gathering shards of other processes; collective)."""
+    if jax.process_count() == 1:
+        return jax.device_get(runner)
+    return jax.tree_util.tree_map(
+        lambda x: np.asarray(x) if x.is_fully_replicated
+        else np.asarray(multihost_utils.process_allgather(x, tiled=True)),
+        runner,
+    )
+
+
+def agree(flags: tuple[bool, ...]) -> tuple[bool, ...]:
+    """Process 0's ``flags``, on every process (collective; a no-op with one process).
+
+    Keeps decisions made from host state (wall-clock save timers, stop signals) in
+    step across processes, since each of them leads to collectives.
+    """
+    if jax.process_count() == 1:
+        return flags
+    shared = multihost_utils.broadcast_one_to_all(np.asarray(flags, dtype=np.int32))
+    return tuple(bool(v) for v in np.asarray(shared))
