@@ -215,7 +215,7 @@ def make_update_step(
     batched_step = env.batched_step
     batched_mask = jax.vmap(env.action_mask)
     if mesh is not None:
-        sharding.check_batch_fits(num_envs, mesh)
+        sharding.check_batch_fits(num_envs, mesh, minibatch_size)
         # Each device steps its own games: the engine's batch-level skipping of work no
         # game needs then looks at the local games only, with no cross-device traffic.
         def per_device(f: Callable[..., Any]) -> Callable[..., Any]:
@@ -272,20 +272,26 @@ def make_update_step(
             obs=traj.obs, mask=traj.mask, action=traj.action, log_prob=traj.log_prob,
             advantage=advantages, target=targets,
         )
-        flat = jax.tree_util.tree_map(lambda x: x.reshape((batch_size,) + x.shape[2:]), flat)
+        if mesh is None:
+            flat = jax.tree_util.tree_map(lambda x: x.reshape((batch_size,) + x.shape[2:]), flat)
 
         def epoch(carry, k: jax.Array):
             perm = jax.random.permutation(k, batch_size)
+            if mesh is not None:
+                # Minibatch by minibatch, each device receives its slice of the rows the
+                # permutation picks (from whichever device holds them): no device ever
+                # holds the whole rollout.
+                def sharded_step(carry, i):
+                    rows = jax.lax.dynamic_slice_in_dim(perm, i * minibatch_size, minibatch_size)
+                    return minibatch_step(carry, sharding.gather_rows(mesh, flat, rows))
+
+                return jax.lax.scan(sharded_step, carry, jnp.arange(num_minibatches))
             shuffled = jax.tree_util.tree_map(
                 lambda x: jnp.take(x, perm, axis=0).reshape(
                     (num_minibatches, minibatch_size) + x.shape[1:]
                 ),
                 flat,
             )
-            if mesh is not None:  # each device takes a slice of every minibatch
-                shuffled = jax.lax.with_sharding_constraint(
-                    shuffled, sharding.split_envs(mesh, axis=1)
-                )
             return jax.lax.scan(minibatch_step, carry, shuffled)
 
         (params, opt_state), loss_info = jax.lax.scan(

@@ -23,6 +23,7 @@ from __future__ import annotations
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 from jax.experimental import multihost_utils
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
@@ -53,13 +54,57 @@ def make_mesh(num_devices: int | None = None, devices: list[Any] | None = None) 
     return Mesh(np.array(available[:num_devices]), (AXIS,))
 
 
-def check_batch_fits(num_envs: int, mesh: Mesh) -> None:
-    """ValueError unless num_envs splits evenly across the mesh's devices."""
+def check_batch_fits(num_envs: int, mesh: Mesh, minibatch_size: int | None = None) -> None:
+    """ValueError unless num_envs (and the minibatch) split evenly across the mesh's devices."""
     if num_envs % mesh.size:
         raise ValueError(
             f"num_envs={num_envs} is not divisible by the {mesh.size} devices it is "
             f"sharded across; pick a multiple of {mesh.size} (or set num_devices)"
         )
+    if minibatch_size is not None and minibatch_size % mesh.size:
+        raise ValueError(
+            f"minibatch size {minibatch_size} is not divisible by the {mesh.size} devices "
+            "it is split across; change num_envs, num_steps or num_minibatches"
+        )
+
+
+def gather_rows(mesh: Mesh, data: Any, rows: jax.Array) -> Any:
+    """Rows ``rows`` of a time-major rollout, split across the devices.
+
+    Args:
+      data: pytree of (T, N, ...) arrays split along N (the env axis) across ``mesh``.
+      rows: (M,) replicated indices into the flattened (T * N) batch; M divisible by
+        the device count.
+    Returns:
+      The pytree of (M, ...) arrays ``x.reshape(T * N, ...)[rows]``, split along M:
+      device d holds rows d*M/D .. (d+1)*M/D - 1. Each device picks the requested rows
+      it owns (zeros elsewhere) and a reduce-scatter hands every device its slice, so
+      no device holds more than one minibatch; the sum adds exact zeros, so the values
+      are the unsharded gather's bit for bit.
+    """
+    spec_data = PartitionSpec(None, AXIS)
+
+    def local(data: Any, rows: jax.Array) -> Any:
+        num_local = jax.tree_util.tree_leaves(data)[0].shape[1]
+        num_envs = num_local * mesh.size
+        t, env = rows // num_envs, rows % num_envs
+        mine = env // num_local == jax.lax.axis_index(AXIS)
+        t, env = jnp.where(mine, t, 0), jnp.where(mine, env % num_local, 0)
+
+        def pick(x: jax.Array) -> jax.Array:
+            picked = x[t, env]
+            owned = mine.reshape(mine.shape + (1,) * (picked.ndim - 1))
+            summable = picked.astype(jnp.int32) if picked.dtype == jnp.bool_ else picked
+            summable = jnp.where(owned, summable, jnp.zeros_like(summable))
+            mine_only = jax.lax.psum_scatter(summable, AXIS, scatter_dimension=0, tiled=True)
+            return mine_only.astype(x.dtype)
+
+        return jax.tree_util.tree_map(pick, data)
+
+    return jax.shard_map(
+        local, mesh=mesh, in_specs=(spec_data, PartitionSpec()), out_specs=PartitionSpec(AXIS),
+        check_vma=False,
+    )(data, rows)
 
 
 def replicated(mesh: Mesh) -> NamedSharding:

@@ -32,8 +32,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     runtime = container.jax_runtime()
     try:
         mesh = container.mesh()
-        num_envs = container.train_config().num_envs
-        check_batch_fits(num_envs, mesh)
+        config = container.train_config().auto_scale_for_batch_size()
+        num_envs = config.num_envs
+        check_batch_fits(num_envs, mesh, config.minibatch_size)
     except ValueError as error:
         print(f"{PROG}: error: {error}", file=sys.stderr)
         return 2

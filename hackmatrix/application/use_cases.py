@@ -230,7 +230,7 @@ class TrainPolicy:
     def _train(self, stop: _StopFlag) -> TrainResult:
         cfg = self.config.auto_scale_for_batch_size()
         if self.mesh is not None:
-            sharding.check_batch_fits(cfg.num_envs, self.mesh)
+            sharding.check_batch_fits(cfg.num_envs, self.mesh, cfg.minibatch_size)
         env = make_env(cfg, self.env_params)
         runner = init_runner_state(cfg, env)
         done_updates, env_steps, resumed_from = 0, 0, None

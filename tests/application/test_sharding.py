@@ -66,3 +66,42 @@ def test_placing_and_gathering_keeps_every_value():
 
 def test_one_process_agrees_with_itself():
     assert sharding.agree((True, False)) == (True, False)
+
+
+def test_a_minibatch_that_does_not_split_evenly_is_named():
+    mesh = jax.sharding.Mesh(np.array((jax.devices() * 4)[:4]), (sharding.AXIS,))
+    with pytest.raises(ValueError, match="minibatch size 6 is not divisible by the 4 devices"):
+        sharding.check_batch_fits(8, mesh, minibatch_size=6)
+
+
+_GATHER_ROWS_SCRIPT = """
+import jax, jax.numpy as jnp, numpy as np
+from hackmatrix.application import sharding
+mesh = sharding.make_mesh()
+assert mesh.size == 4, mesh
+rng = np.random.default_rng(0)
+data = {"obs": rng.normal(size=(3, 8, 5)).astype(np.float32),
+        "mask": rng.random((3, 8, 2)) < 0.5, "action": rng.integers(0, 28, (3, 8)).astype(np.int32)}
+placed = jax.device_put(data, sharding.split_envs(mesh, axis=1))
+rows = jnp.asarray(rng.permutation(24)[:12])
+got = jax.jit(lambda d, r: sharding.gather_rows(mesh, d, r))(placed, rows)
+for name, x in data.items():
+    expected = x.reshape((24,) + x.shape[2:])[np.asarray(rows)]
+    assert got[name].dtype == x.dtype, name
+    assert len(got[name].sharding.device_set) == 4, name
+    np.testing.assert_array_equal(np.asarray(got[name]), expected, err_msg=name)
+print("ok")
+"""
+
+
+def test_gather_rows_on_four_devices_equals_the_unsharded_gather_bit_for_bit():
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4", JAX_PLATFORMS="cpu",
+               PYTHONPATH=str(Path(__file__).resolve().parents[2]))  # fmt: skip
+    result = subprocess.run([sys.executable, "-c", _GATHER_ROWS_SCRIPT], env=env,
+                            capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr[-3000:]
