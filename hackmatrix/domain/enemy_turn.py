@@ -11,7 +11,9 @@ import jax
 import jax.numpy as jnp
 
 from hackmatrix.domain import bitboard as bb
-from hackmatrix.domain.constants import DIR_DCOL, DIR_DROW, ENEMY_MAX_HP, ENEMY_STEPS, GRID, MAX_ENEMIES, EnemyType
+from hackmatrix.domain.constants import (
+    DIR_DCOL, DIR_DROW, ENEMY_MAX_HP, ENEMY_STEPS, GRID, MAX_ENEMIES, NUM_CELLS, EnemyType,
+)
 from hackmatrix.domain.grid import at, in_bounds
 from hackmatrix.domain.lists import compact, count, occupancy
 from hackmatrix.domain.pathfinding import INF, bfs_first_step
@@ -149,27 +151,170 @@ def enemy_step(state: EnvState, step_index: int, attacked: jax.Array, key: jax.A
 
 
 FIRST_VISITS = 4  # visits run on the whole batch; the rest only on the rows with more enemies
+_SLOTS = jnp.arange(MAX_ENEMIES)
+
+
+def _distance_fields(blk_lo, blk_hi, pr, pc):
+    """(N, 36) breadth-first distances from the player: through non-block cells, and for
+    glitches (which ignore blocks) the Manhattan distance; INF where unreachable.
+
+    Attempt B of §5.6 searches these same sets for every enemy of the step, so its
+    first step is read off them instead of searched per enemy.
+    """
+    p_lo, p_hi = bb.bit(pr * GRID + pc)
+    open_lo, open_hi = ~blk_lo & bb.FULL, ~blk_hi & bb.FULL
+
+    def body(c):
+        lo, hi, vis_lo, vis_hi, d, field = c
+        field = jnp.where(bb.to_mask(lo, hi).reshape(-1, NUM_CELLS), d, field)
+        g_lo, g_hi = bb.neighbours(lo, hi)
+        lo = g_lo & open_lo & ~vis_lo
+        hi = g_hi & open_hi & ~vis_hi
+        return lo, hi, vis_lo | lo, vis_hi | hi, d + 1, field
+
+    s_lo, s_hi = p_lo & open_lo, p_hi & open_hi
+    init = (s_lo, s_hi, s_lo, s_hi, jnp.int32(0), jnp.full(pr.shape + (NUM_CELLS,), INF))
+    field = jax.lax.while_loop(lambda c: jnp.any((c[0] | c[1]) != 0), body, init)[5]
+    cells = jnp.arange(NUM_CELLS)
+    manhattan = jnp.abs(cells // GRID - pr[:, None]) + jnp.abs(cells % GRID - pc[:, None])
+    return field, manhattan
+
+
+def _move_targets(r, c, is_glitch, pr, pc, occ_lo, occ_hi, blk_lo, blk_hi, field, moves):
+    """``_move_target`` for one enemy per row at (r, c), shapes (N,); fields from ``_distance_fields``.
+
+    Attempt B is the first step to the neighbour nearest the player in ``field`` (U, D,
+    L, R on ties). Attempt A searches a subset of B's cells (occupants removed), so it
+    finds the same step unless an occupant lies nearer the player than that neighbour,
+    or on it; only then is A searched.
+    """
+    blk_lo = jnp.where(is_glitch, bb.U32(0), blk_lo)
+    blk_hi = jnp.where(is_glitch, bb.U32(0), blk_hi)
+    p_idx = pr * GRID + pc
+    p_lo, p_hi = bb.bit(p_idx)
+    nr, nc = r[:, None] + _DR, c[:, None] + _DC  # (N, 4)
+    inside = in_bounds(nr, nc)
+    n_idx = jnp.where(inside, nr * GRID + nc, -1)
+    n_lo, n_hi = bb.bit(n_idx)
+
+    # Attempt B: ignore occupants.
+    d4 = jnp.where(inside, jnp.take_along_axis(field, jnp.maximum(n_idx, 0), axis=1), INF)
+    d_b = jnp.min(d4, axis=1)
+    dir_b = jnp.argmin(d4, axis=1)
+    found_b = d_b < INF
+
+    # Attempt A: avoid occupants (the player's cell is enterable).
+    eo_lo, eo_hi = occ_lo & ~p_lo, occ_hi & ~p_hi
+    nearer = jnp.any(bb.to_mask(eo_lo, eo_hi).reshape(-1, NUM_CELLS) & (field < d_b[:, None]), axis=1)
+    nb_lo, nb_hi = jnp.take_along_axis(n_lo, dir_b[:, None], 1)[:, 0], jnp.take_along_axis(n_hi, dir_b[:, None], 1)[:, 0]
+    on_step = ((nb_lo & eo_lo) | (nb_hi & eo_hi)) != 0
+    search = moves & found_b & (nearer | on_step)
+    a_lo = ~blk_lo & (p_lo | ~occ_lo) & bb.FULL
+    a_hi = ~blk_hi & (p_hi | ~occ_hi) & bb.FULL
+    found_s, dir_s = jax.vmap(bfs_first_step)(a_lo, a_hi, p_idx, r, c, search)
+    found_a = jnp.where(search, found_s, found_b)
+    dir_a = jnp.where(search, dir_s, dir_b)
+
+    occupied = ((n_lo & occ_lo[:, None]) | (n_hi & occ_hi[:, None])) != 0
+    found_b = found_b & ~jnp.take_along_axis(occupied, dir_b[:, None], 1)[:, 0]
+
+    # Greedy fallback: free neighbour with the smallest Manhattan distance (may increase it).
+    blocked = ((n_lo & blk_lo[:, None]) | (n_hi & blk_hi[:, None])) != 0
+    free = inside & ~blocked & ~occupied
+    manhattan = jnp.where(free, jnp.abs(nr - pr[:, None]) + jnp.abs(nc - pc[:, None]), INF)
+    k = jnp.argmin(manhattan, axis=1)
+    found_f = jnp.take_along_axis(free, k[:, None], 1)[:, 0]
+
+    d = jnp.where(found_a, dir_a, jnp.where(found_b, dir_b, k))
+    moves = found_a | found_b | found_f
+    return jnp.where(moves, r + _DR[d], r), jnp.where(moves, c + _DC[d], c)
+
+
+def _batched_visits(carry, fixed, start, stop):
+    """Visits ``start..stop-1`` (scalars shared by the batch) of an enemy step, on (N, 36) slots.
+
+    The rule of ``_visits``: visit ``i`` takes the enemy with the ``i``-th smallest
+    priority (``_step_setup``'s random order, ties to the lower slot as in its stable
+    sort) by marking each visited slot past every other one, which is cheaper than
+    sorting the batch. Occupancy is an OR of per-slot cell bits kept up to date as
+    enemies move. Nothing else changes during a step, so whether an enemy may act is
+    known before the loop.
+    """
+    pr, pc, n, can_act, glitch, cryptog, trans_lo, trans_hi, blk_lo, blk_hi, blocked_field, manhattan = fixed
+
+    def visit(i, carry):
+        prio, row, col, bit_lo, bit_hi, hp, attack, seen = carry
+        low = jnp.min(prio, axis=1, keepdims=True)  # two plain reductions beat an argmin
+        j = jnp.min(jnp.where(prio == low, _SLOTS, MAX_ENEMIES), axis=1)
+        hot = _SLOTS == j[:, None]
+
+        def pick(x):
+            return jnp.take_along_axis(x, j[:, None], axis=1)[:, 0]
+
+        r, c = pick(row), pick(col)
+        act = (i < n) & pick(can_act)
+        adjacent = (jnp.abs(r - pr) + jnp.abs(c - pc)) == 1
+        does_attack = act & adjacent
+        does_move = act & ~adjacent
+        occ_lo = jnp.bitwise_or.reduce(jnp.where(hot, bb.U32(0), bit_lo), axis=1) | trans_lo
+        occ_hi = jnp.bitwise_or.reduce(jnp.where(hot, bb.U32(0), bit_hi), axis=1) | trans_hi
+        is_glitch = pick(glitch)
+        field = jnp.where(is_glitch[:, None], manhattan, blocked_field)
+        new_r, new_c = _move_targets(
+            r, c, is_glitch, pr, pc, occ_lo, occ_hi, blk_lo, blk_hi, field, does_move
+        )
+        new_r = jnp.where(does_move, new_r, r)
+        new_c = jnp.where(does_move, new_c, c)
+        moved = (new_r != r) | (new_c != c)
+        sees = moved & pick(cryptog) & ((new_r == pr) | (new_c == pc))
+        b_lo, b_hi = bb.bit(new_r * GRID + new_c)
+        moving = hot & moved[:, None]
+        return (
+            jnp.where(hot, 3.0, prio),
+            jnp.where(hot, new_r[:, None], row),
+            jnp.where(hot, new_c[:, None], col),
+            jnp.where(moving, b_lo[:, None], bit_lo),
+            jnp.where(moving, b_hi[:, None], bit_hi),
+            jnp.where(does_attack, jnp.maximum(0, hp - 1), hp),
+            attack | (hot & does_attack[:, None]),
+            seen | (hot & sees[:, None]),
+        )
+
+    return jax.lax.fori_loop(start, stop, visit, carry)
 
 
 def _batched_enemy_step(states: EnvState, step_index: int, attacked, keys, do):
     """``enemy_step`` for a batch: the first visits on every row, the rest on gathered rows."""
-    order, n, trans_occ, blocks = jax.vmap(lambda s, k, d: _step_setup(s, step_index, k, d))(states, keys, do)
-    pr, pc = states.player.row, states.player.col
-    carry = (states.enemies, states.player.hp, attacked)
-    run = jax.vmap(
-        lambda c, o, a, b, r, q, t, bl: _visits(step_index, c, o, a, b, r, q, t, bl)
+    en = states.enemies
+    may_act = en.alive & (step_index < _STEPS[en.kind])
+    prio = jnp.where(may_act, jax.vmap(lambda k: jax.random.uniform(k, (MAX_ENEMIES,)))(keys), 2.0)
+    n = jnp.where(do, jnp.sum(may_act.astype(jnp.int32), axis=1), 0)
+    can_act = may_act & (en.disabled <= 0) & ~en.stunned & ~attacked
+    bit_lo, bit_hi = bb.bit(jnp.where(en.alive, en.row * GRID + en.col, -1))
+    trans_lo, trans_hi = bb.from_mask(jax.vmap(occupancy)(states.transmissions) > 0)
+    blk_lo, blk_hi = bb.from_mask(states.board.block_kind > 0)
+    fixed = (
+        states.player.row, states.player.col, n, can_act, en.kind == EnemyType.GLITCH,
+        en.kind == EnemyType.CRYPTOG, trans_lo, trans_hi, blk_lo, blk_hi,
+        *_distance_fields(blk_lo, blk_hi, states.player.row, states.player.col),
     )
-    zeros = jnp.zeros_like(n)
-    carry = run(carry, order, zeros, jnp.minimum(n, FIRST_VISITS), pr, pc, trans_occ, blocks)
+    no = jnp.zeros_like(can_act)
+    carry = (prio, en.row, en.col, bit_lo, bit_hi, states.player.hp, no, no)
+    carry = _batched_visits(carry, fixed, 0, jnp.minimum(jnp.max(n), FIRST_VISITS))
 
     def rest(rows, valid):
-        c, o, m, r, q, t, bl = rows
-        stop = jnp.where(valid, m, FIRST_VISITS)
-        return run(c, o, jnp.full_like(m, FIRST_VISITS), stop, r, q, t, bl)
+        c, f = rows
+        f = f[:2] + (jnp.where(valid, f[2], 0),) + f[3:]
+        return _batched_visits(c, f, FIRST_VISITS, jnp.max(f[2]))
 
-    carry = on_rows(n > FIRST_VISITS, rest, (carry, order, n, pr, pc, trans_occ, blocks), carry)
-    en, hp, attacked = carry
-    return states.replace(enemies=en, player=states.player.replace(hp=hp)), attacked
+    carry = on_rows(n > FIRST_VISITS, rest, (carry, fixed), carry)
+    _, row, col, _, _, hp, attack, seen = carry
+    en = en.replace(
+        row=row, col=col,
+        last_row=jnp.where(seen, row, en.last_row), last_col=jnp.where(seen, col, en.last_col),
+    )
+    states = states.replace(enemies=en, player=states.player.replace(hp=hp))
+    return states, attacked | attack
 
 
 def full_enemy_turn(state: EnvState, key: jax.Array, params: EnvParams, do: jax.Array) -> EnvState:
