@@ -13,7 +13,7 @@ def where_rows(pred: jax.Array, a, b):
     )
 
 
-def on_rows(mask: jax.Array, fn, inputs, outputs):
+def on_rows(mask: jax.Array, fn, inputs, outputs, width: int | None = None):
     """Apply ``fn`` to the rows of the batch where ``mask`` and write its results back.
 
     The selected rows are gathered into sub-batches of fixed width (a while loop runs
@@ -22,9 +22,13 @@ def on_rows(mask: jax.Array, fn, inputs, outputs):
     maps (inputs rows, valid (W,)) to rows shaped like ``outputs``; other rows of
     ``outputs`` are returned unchanged. Same result, row by row, as applying ``fn``
     to every row and selecting with ``mask``.
+
+    ``width`` (default: N / 16, at least 8) is the sub-batch size: a round costs about
+    ``width`` rows of ``fn`` whatever the count, so phases that are costly per row and
+    taken by few rows (board generation) want a small one.
     """
     n = mask.shape[0]
-    width = min(n, max(8, n // 16))
+    width = min(n, max(8, n // 16) if width is None else width)
     order = jnp.argsort(~mask, stable=True)  # selected rows first
     count = jnp.sum(mask.astype(jnp.int32))
 
