@@ -151,3 +151,20 @@ def test_the_run_folder_of_the_two_process_run_is_written_once(runs):
     config = json.loads((run_dir / "config.json").read_text())
     assert config["num_envs"] == 8
     assert len(read_jsonl(run_dir / "metrics.jsonl")) == 3
+
+
+def test_a_sharded_run_resumes_like_the_single_device_run(runs):
+    """One more update from each run's checkpoint (the compiled programs come from the
+    persistent cache): the fourth update agrees too, so the layout survives a resume."""
+    root = runs["single"][0].parent
+    more = ["--total-timesteps", "256"]
+    resumed = {
+        name: _start(root, name, devices, "--resume", str(root / name / "checkpoints"), *more)
+        for name, devices in (("single", 1), ("four", 4))
+    }
+    outputs = {name: _finish(process) for name, process in resumed.items()}
+    assert "devices: 4 x cpu" in outputs["four"]
+    single, four = (_training_values(root / name)[-1] for name in ("single", "four"))
+    assert single["step"] == four["step"] == 256
+    for key, expected in single.items():
+        assert math.isclose(four[key], expected, rel_tol=2e-4, abs_tol=1e-6), (key, four[key], expected)
