@@ -54,6 +54,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--gflops", type=float, default=ISSUE_GFLOPS,
                    help="matmul GFLOP/s of the machine for the ceiling (default 120, issue 7)")
     p.add_argument("--hidden-dim", type=int, default=None, help="network width (default: TrainConfig's)")
+    p.add_argument("--num-devices", type=int, default=1,
+                   help="shard the training chunk's env batch across this many local devices, as "
+                        "training does (default 1; 0: all). The network-only update stays on one.")
     p.add_argument("--quick", action="store_true",
                    help="smoke run: 64 envs x 16 steps (breakdown on/off there), 1 repeat")
     args = p.parse_args(argv)
@@ -113,14 +116,19 @@ class Program:
         return dt
 
 
-def train_program(cfg, name: str) -> Program:
+def train_program(cfg, name: str, num_devices: int = 1) -> Program:
     import jax.numpy as jnp
+    from hackmatrix.application import sharding
     from hackmatrix.application.ppo import init_runner_state, make_env, make_train_chunk
 
     env = make_env(cfg)
     runner = init_runner_state(cfg, env)
     n = jnp.int32(cfg.log_interval)
-    chunk = make_train_chunk(cfg, env=env)
+    mesh = None
+    if num_devices != 1:
+        mesh = sharding.make_mesh(num_devices or None)
+        runner = sharding.place_runner(runner, mesh)
+    chunk = make_train_chunk(cfg, env=env, mesh=mesh, runner_template=runner)
     compile_s, compiled = benchlib.timed(lambda: chunk.lower(runner, n).compile())
 
     def call(compiled, runner):
@@ -246,14 +254,15 @@ def main(argv: list[str] | None = None) -> dict:
     for n in envs:
         cfg = make_config(n, args)
         steps_per_call = cfg.log_interval * cfg.batch_size
-        train = train_program(cfg, "train")  # track_breakdown on: the training default
+        train = train_program(cfg, "train", args.num_devices)  # breakdown on: the default
         progs = [train]
         network = None
         if not args.no_network_only:
             network = network_only_program(cfg, "network")
             progs.append(network)
         if n == args.breakdown_envs:  # the same chunk without the breakdown, timed alternately
-            off = train_program(dataclasses.replace(cfg, track_breakdown=False), "breakdown off")
+            off = train_program(dataclasses.replace(cfg, track_breakdown=False), "breakdown off",
+                                args.num_devices)
             progs.append(off)
             breakdown_pair = (cfg, train, off)
         time_programs(progs, args)
@@ -325,7 +334,8 @@ def main(argv: list[str] | None = None) -> dict:
 
     run_args = {"envs": envs, "steps": args.steps, "updates": args.updates, "repeats": args.repeats,
                 "max_seconds": args.max_seconds, "breakdown_envs": args.breakdown_envs,
-                "gflops": args.gflops, "hidden_dim": args.hidden_dim, "quick": args.quick}
+                "gflops": args.gflops, "hidden_dim": args.hidden_dim, "quick": args.quick,
+                "num_devices": args.num_devices}
     machine["matmul_gflops"] = benchlib.clean(gflops_here)
     result_rows = rows + ([{"breakdown": breakdown}] if breakdown else [])
     return benchlib.emit_result("train_throughput", run_args, machine, result_rows, metrics, better)
