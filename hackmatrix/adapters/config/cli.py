@@ -31,7 +31,7 @@ from hackmatrix.adapters.runtime import check_distributed_settings
 from hackmatrix.application.config import FIELD_DEFAULTS, FIELD_TYPES, TrainConfig
 
 PROG = "python -m hackmatrix.application.train"
-TRACKING_METAVARS = {
+SETTING_METAVARS = {
     "logger": "NAME[,NAME]", "wandb_mode": "MODE", "table_every": "INT",
     "compilation_cache_dir": "PATH|none", "num_devices": "INT", "coordinator": "HOST:PORT",
     "num_processes": "INT", "process_id": "INT",
@@ -102,26 +102,21 @@ def build_parser() -> argparse.ArgumentParser:
             help=f"(default: {_default_text(field.name, field.default)}; "
             f"env {env_var_name(field.name)})",
         )
-    tracking = parser.add_argument_group("tracking")
-    for key, default in TRACKING_DEFAULTS.items():
-        tracking.add_argument(
-            flag_name(key),
-            dest=key,
-            type=_converter(key),
-            metavar=TRACKING_METAVARS.get(key, "TEXT"),
-            help=f"{TRACKING_HELP[key]} (default: {_default_text(key, default)}; "
-            f"env {env_var_name(key)})",
-        )
-    runtime = parser.add_argument_group("runtime (devices, multi-host, compilation cache)")
-    for key, default in RUNTIME_DEFAULTS.items():
-        runtime.add_argument(
-            flag_name(key),
-            dest=key,
-            type=_converter(key),
-            metavar=TRACKING_METAVARS.get(key, "TEXT"),
-            help=f"{RUNTIME_HELP[key]} (default: {_default_text(key, default)}; "
-            f"env {env_var_name(key)})",
-        )
+    groups = (
+        ("tracking", TRACKING_DEFAULTS, TRACKING_HELP),
+        ("runtime (devices, multi-host, compilation cache)", RUNTIME_DEFAULTS, RUNTIME_HELP),
+    )
+    for title, defaults, helps in groups:
+        group = parser.add_argument_group(title)
+        for key, default in defaults.items():
+            group.add_argument(
+                flag_name(key),
+                dest=key,
+                type=_converter(key),
+                metavar=SETTING_METAVARS.get(key, "TEXT"),
+                help=f"{helps[key]} (default: {_default_text(key, default)}; "
+                f"env {env_var_name(key)})",
+            )
     return parser
 
 
