@@ -15,7 +15,7 @@ from hackmatrix.domain.constants import (
     DIR_DCOL, DIR_DROW, ENEMY_MAX_HP, ENEMY_STEPS, GRID, MAX_ENEMIES, NUM_CELLS, EnemyType,
 )
 from hackmatrix.domain.grid import at, in_bounds
-from hackmatrix.domain.lists import compact, count, occupancy
+from hackmatrix.domain.lists import compact, count, occupancy, prefix_sum
 from hackmatrix.domain.pathfinding import INF, bfs_first_step
 from hackmatrix.domain.placement import place_transmissions
 from hackmatrix.domain.state import EnvParams, EnvState, take_snapshot
@@ -33,7 +33,7 @@ def tick_transmissions(state: EnvState, do: jax.Array) -> EnvState:
     tr = state.transmissions
     en = state.enemies
     hatch = tr.alive & (tr.turns <= 1) & do
-    slot = count(en) + jnp.cumsum(hatch.astype(jnp.int32)) - 1
+    slot = count(en) + prefix_sum(hatch.astype(jnp.int32)) - 1
     slot = jnp.where(hatch & (slot < MAX_ENEMIES), slot, MAX_ENEMIES)
 
     def put(arr, values):

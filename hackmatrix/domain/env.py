@@ -21,7 +21,6 @@ from hackmatrix.domain.player_action import direction_action
 from hackmatrix.domain.programs import program_action
 from hackmatrix.domain.rewards import RewardInputs, calculate_reward
 from hackmatrix.domain.siphon import siphon_action
-from hackmatrix.domain.undo import top_snapshot
 from hackmatrix.domain.stage import complete_stage, initialise_stage
 from hackmatrix.domain.state import EnvParams, EnvState, empty_state, select_state
 
@@ -100,14 +99,16 @@ def _player_actions(states: EnvState, actions: jax.Array, keys: jax.Array, param
         return jax.vmap(siphon_action)(rows)
 
     def programs(rows, valid):
-        st, prog, key, snap = rows
+        st, prog, key, row = rows
+        # UNDO's snapshot, read from the full buffer for the gathered rows only.
+        snap = jax.tree_util.tree_map(lambda buf: buf[row, (st.undo_head - 1) % params.undo_depth], states.undo)
         new, e = jax.vmap(lambda a, b, c, d: program_action(a, b, c, params, d))(st, prog, key, snap)
         ok = jax.vmap(lambda a, b: program_valid(a)[b])(st, prog)
         return new, e.replace(success=ok)
 
-    snaps = jax.vmap(lambda st: top_snapshot(st, params))(states)
     out, ev = _on_rows(is_siphon, siphon, core, (out, ev))
-    out, ev = _on_rows(is_program, programs, (core, program, keys, snaps), (out, ev))
+    rows = jnp.arange(actions.shape[0])
+    out, ev = _on_rows(is_program, programs, (core, program, keys, rows), (out, ev))
     return out.replace(undo=states.undo), ev
 
 

@@ -11,9 +11,8 @@ def push_snapshot(state: EnvState, snap: Snapshot, params: EnvParams, do: jax.Ar
     """Where ``do``, store ``snap`` at the head; the oldest entry is overwritten when full."""
     do = jnp.asarray(do)
     head = state.undo_head
-    undo = jax.tree_util.tree_map(
-        lambda buf, x: buf.at[head].set(jnp.where(do, x, buf[head])), state.undo, snap
-    )
+    slot = jnp.where(do, head, params.undo_depth)  # out of range: the write is dropped
+    undo = jax.tree_util.tree_map(lambda buf, x: buf.at[slot].set(x, mode="drop"), state.undo, snap)
     return state.replace(
         undo=undo,
         undo_head=jnp.where(do, (head + 1) % params.undo_depth, head),
