@@ -367,11 +367,20 @@ def batched_enemy_turn(states: EnvState, keys: jax.Array, params: EnvParams, do:
     k_step0, k_step1, k_sched, k_pending = split[:, 0], split[:, 1], split[:, 2], split[:, 3]
     states = states.replace(turn=states.turn + do.astype(jnp.int32))
     states = jax.vmap(tick_transmissions)(states, do)
+
+    def enemy_steps(step_index, carry):
+        # Both steps share one traced body (the step index is data), which keeps the
+        # compiled program small. Step 1 exists only where some enemy is a virus.
+        core, attacked = carry
+        en = core.enemies
+        has_virus = jnp.any(en.alive & (en.kind == EnemyType.VIRUS), axis=1)
+        keys = jnp.where(step_index == 0, k_step0, k_step1)
+        step_do = do & ((step_index == 0) | has_virus)
+        return _batched_enemy_step(core, step_index, attacked, keys, step_do)
+
     attacked = jnp.zeros((do.shape[0], MAX_ENEMIES), jnp.bool_)
-    states, attacked = _batched_enemy_step(states, 0, attacked, k_step0, do)
-    en = states.enemies
-    has_virus = jnp.any(en.alive & (en.kind == EnemyType.VIRUS), axis=1)
-    states, attacked = _batched_enemy_step(states, 1, attacked, k_step1, do & has_virus)
+    core, _ = jax.lax.fori_loop(0, 2, enemy_steps, (states.replace(undo=None), attacked))
+    states = core.replace(undo=states.undo)
 
     due = do & ~states.scheduled_tasks_disabled & (states.turn >= states.next_scheduled_turn)
     states = jax.vmap(lambda s, d, k: place_transmissions(s, d.astype(jnp.int32), False, True, k))(
