@@ -28,6 +28,9 @@ def on_rows(mask: jax.Array, fn, inputs, outputs, width: int | None = None):
     taken by few rows (board generation) want a small one.
     """
     n = mask.shape[0]
+    if n == 1:
+        # One environment (``env.step``): a plain conditional, no gathering machinery.
+        return jax.lax.cond(mask[0], lambda: fn(inputs, mask), lambda: outputs)
     width = min(n, max(8, n // 16) if width is None else width)
     # Selected rows first, in row order (a prefix sum and a scatter: XLA's CPU sort is slow).
     rank = jnp.cumsum(mask.astype(jnp.int32))

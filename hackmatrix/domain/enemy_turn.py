@@ -300,6 +300,10 @@ def _batched_enemy_step(states: EnvState, step_index: int, attacked, keys, do):
     )
     no = jnp.zeros_like(can_act)
     carry = (prio, en.row, en.col, bit_lo, bit_hi, states.player.hp, no, no)
+    if n.shape[0] == 1:
+        # One environment (``env.step``): every visit in one loop, traced once.
+        carry = _batched_visits(carry, fixed, 0, n[0])
+        return _finish_step(states, attacked, carry)
     carry = _batched_visits(carry, fixed, 0, jnp.minimum(jnp.max(n), FIRST_VISITS))
 
     def rest(rows, valid):
@@ -308,6 +312,11 @@ def _batched_enemy_step(states: EnvState, step_index: int, attacked, keys, do):
         return _batched_visits(c, f, FIRST_VISITS, jnp.max(f[2]))
 
     carry = on_rows(n > FIRST_VISITS, rest, (carry, fixed), carry)
+    return _finish_step(states, attacked, carry)
+
+
+def _finish_step(states: EnvState, attacked, carry):
+    en = states.enemies
     _, row, col, _, _, hp, attack, seen = carry
     en = en.replace(
         row=row, col=col,
@@ -383,22 +392,42 @@ def batched_enemy_turn(states: EnvState, keys: jax.Array, params: EnvParams, do:
     states = core.replace(undo=states.undo)
 
     due = do & ~states.scheduled_tasks_disabled & (states.turn >= states.next_scheduled_turn)
-    states = jax.vmap(lambda s, d, k: place_transmissions(s, d.astype(jnp.int32), False, True, k))(
-        states, due, k_sched
-    )
+    spawning = do & (states.pending_siphon > 0)
+
+    def place(rows, valid):
+        # The scheduled transmission (phase 0), then the pending siphon spawns (phase 1),
+        # on the rows that have either: one traced placement, paid by those rows only.
+        s, d, k_s, k_p = rows
+
+        def phase(i, trans):
+            n = jnp.where(i == 0, d.astype(jnp.int32), s.pending_siphon)
+            n = jnp.where(valid, n, 0)
+            k = jnp.where(i == 0, k_s, k_p)
+            return jax.vmap(
+                lambda st, nn, kk: place_transmissions(st, nn, i == 1, i == 0, kk).transmissions
+            )(s.replace(transmissions=trans), n, k)
+
+        return jax.lax.fori_loop(0, 2, phase, s.transmissions)
+
+    core = states.replace(undo=None)
+    if do.shape[0] == 1:
+        # One environment (``env.step``): both placements traced once, under one conditional.
+        trans = on_rows(due | spawning, place, (core, due, k_sched, k_pending), states.transmissions)
+    else:
+        states = states.replace(transmissions=jax.vmap(
+            lambda s, d, k: place_transmissions(s, d.astype(jnp.int32), False, True, k).transmissions
+        )(core, due, k_sched))
+
+        def spawn(rows, valid):
+            s, k = rows
+            return jax.vmap(
+                lambda st, kk, v: place_transmissions(st, jnp.where(v, st.pending_siphon, 0), True, False, kk)
+            )(s, k, valid).transmissions
+
+        trans = on_rows(spawning, spawn, (states.replace(undo=None), k_pending), states.transmissions)
     states = states.replace(
         next_scheduled_turn=jnp.where(due, states.turn + states.scheduled_interval, states.next_scheduled_turn)
     )
-    spawning = do & (states.pending_siphon > 0)
-
-    def spawn(rows, valid):
-        s, k = rows
-        placed = jax.vmap(
-            lambda st, kk, v: place_transmissions(st, jnp.where(v, st.pending_siphon, 0), True, False, kk)
-        )(s, k, valid)
-        return placed.transmissions
-
-    trans = on_rows(spawning, spawn, (states.replace(undo=None), k_pending), states.transmissions)
     en = states.enemies
     states = states.replace(
         transmissions=trans,
