@@ -29,6 +29,7 @@ appends to ``metrics.jsonl`` after dropping lines past the checkpoint's step.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -79,11 +80,6 @@ def device_mesh(runtime: JaxRuntime, num_devices: int | None):  # type: ignore[n
     """The mesh of devices to train on, once the runtime (multi-host) is set up."""
     del runtime  # a dependency only: jax.distributed must start before devices are listed
     return make_mesh(num_devices)
-
-
-def read_only_checkpoint_store(directory: str, keep: int) -> MsgpackCheckpointStore:
-    """Processes other than 0 read checkpoints (to resume) but never write them."""
-    return MsgpackCheckpointStore(directory, keep=keep)
 
 
 class Container(containers.DeclarativeContainer):
@@ -173,8 +169,9 @@ class Container(containers.DeclarativeContainer):
             directory=checkpoint_directory,
             keep=train_config.provided.keep_checkpoints,
         ),
+        # Processes other than 0 read checkpoints (to resume) but never write them.
         secondary=providers.Singleton(
-            read_only_checkpoint_store,
+            MsgpackCheckpointStore,
             directory=checkpoint_directory,
             keep=train_config.provided.keep_checkpoints,
         ),
@@ -211,8 +208,6 @@ def default_jax_runtime() -> JaxRuntime:
     """The runtime of the single-process tools (evaluate, watch): the compilation cache
     in its default folder (``HACKMATRIX_COMPILATION_CACHE_DIR`` overrides, ``none``
     switches it off)."""
-    import os
-
     return setup_jax_runtime(os.environ.get("HACKMATRIX_COMPILATION_CACHE_DIR"))
 
 

@@ -33,12 +33,10 @@ AXIS = "envs"
 BATCHED_FIELDS = ("env_state", "obs", "episode_return", "episode_length")
 
 
-def make_mesh(num_devices: int | None = None, devices: list[Any] | None = None) -> Mesh:
-    """A 1-D mesh over the first ``num_devices`` devices (None: all of them).
-
-    ``devices`` defaults to ``jax.devices()``: every device of every process.
-    """
-    available = list(jax.devices() if devices is None else devices)
+def make_mesh(num_devices: int | None = None) -> Mesh:
+    """A 1-D mesh over the first ``num_devices`` of ``jax.devices()`` (every device of
+    every process; None: all of them)."""
+    available = jax.devices()
     if num_devices is None:
         num_devices = len(available)
     if not 1 <= num_devices <= len(available):
