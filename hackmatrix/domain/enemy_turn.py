@@ -150,7 +150,10 @@ def enemy_step(state: EnvState, step_index: int, attacked: jax.Array, key: jax.A
     return state.replace(enemies=en, player=state.player.replace(hp=hp)), attacked
 
 
-FIRST_VISITS = 4  # visits run on the whole batch; the rest only on the rows with more enemies
+# Visits run on the whole batch; the rest only on the gathered rows with more enemies.
+# Most boards hold 0-1 enemies able to act (random play at 2048 envs: 90 % of rows
+# at step 0, 98 % at step 1), so one visit for everyone beats four.
+FIRST_VISITS = 1
 _SLOTS = jnp.arange(MAX_ENEMIES)
 
 
