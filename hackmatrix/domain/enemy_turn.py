@@ -286,7 +286,16 @@ def _batched_visits(carry, fixed, start, stop):
     return jax.lax.fori_loop(start, stop, visit, carry)
 
 
-def _batched_enemy_step(states: EnvState, step_index: int, attacked, keys, do):
+def _turn_fields(states: EnvState):
+    """What both enemy steps of a turn read and neither changes: the transmissions' and
+    the blocks' cells and the distance fields from the player (who does not move)."""
+    trans_lo, trans_hi = bb.from_mask(jax.vmap(occupancy)(states.transmissions) > 0)
+    blk_lo, blk_hi = bb.from_mask(states.board.block_kind > 0)
+    return (trans_lo, trans_hi, blk_lo, blk_hi,
+            *_distance_fields(blk_lo, blk_hi, states.player.row, states.player.col))
+
+
+def _batched_enemy_step(states: EnvState, step_index: int, attacked, keys, do, fields):
     """``enemy_step`` for a batch: the first visits on every row, the rest on gathered rows."""
     en = states.enemies
     may_act = en.alive & (step_index < _STEPS[en.kind])
@@ -294,12 +303,9 @@ def _batched_enemy_step(states: EnvState, step_index: int, attacked, keys, do):
     n = jnp.where(do, jnp.sum(may_act.astype(jnp.int32), axis=1), 0)
     can_act = may_act & (en.disabled <= 0) & ~en.stunned & ~attacked
     bit_lo, bit_hi = bb.bit(jnp.where(en.alive, en.row * GRID + en.col, -1))
-    trans_lo, trans_hi = bb.from_mask(jax.vmap(occupancy)(states.transmissions) > 0)
-    blk_lo, blk_hi = bb.from_mask(states.board.block_kind > 0)
     fixed = (
         states.player.row, states.player.col, n, can_act, en.kind == EnemyType.GLITCH,
-        en.kind == EnemyType.CRYPTOG, trans_lo, trans_hi, blk_lo, blk_hi,
-        *_distance_fields(blk_lo, blk_hi, states.player.row, states.player.col),
+        en.kind == EnemyType.CRYPTOG, *fields,
     )
     no = jnp.zeros_like(can_act)
     carry = (prio, en.row, en.col, bit_lo, bit_hi, states.player.hp, no, no)
@@ -388,8 +394,9 @@ def batched_enemy_turn(states: EnvState, keys: jax.Array, params: EnvParams, do:
         has_virus = jnp.any(en.alive & (en.kind == EnemyType.VIRUS), axis=1)
         keys = jnp.where(step_index == 0, k_step0, k_step1)
         step_do = do & ((step_index == 0) | has_virus)
-        return _batched_enemy_step(core, step_index, attacked, keys, step_do)
+        return _batched_enemy_step(core, step_index, attacked, keys, step_do, fields)
 
+    fields = _turn_fields(states)
     attacked = jnp.zeros((do.shape[0], MAX_ENEMIES), jnp.bool_)
     core, _ = jax.lax.fori_loop(0, 2, enemy_steps, (states.replace(undo=None), attacked))
     states = core.replace(undo=states.undo)
