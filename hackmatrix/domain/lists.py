@@ -38,6 +38,20 @@ def compact(entries):
         lambda x: jnp.zeros_like(x).at[dest].set(x, mode="drop"), entries
     )
 
+def remove_one(entries, sel: jax.Array):
+    """``compact`` after removing the entry at the one-hot ``sel`` (nothing if all False),
+    for lists already compact: later entries move down one slot, the last is zeroed."""
+    n = sel.shape[0]
+    k = jnp.where(jnp.any(sel), jnp.argmax(sel), n)
+    later = jnp.arange(n) >= k
+
+    def shift(x):
+        nxt = jnp.concatenate([x[1:], jnp.zeros_like(x[:1])])
+        return jnp.where(later, nxt, x)
+
+    return jax.tree_util.tree_map(shift, entries)
+
+
 def count(entries) -> jax.Array:
     return jnp.sum(entries.alive.astype(jnp.int32))
 

@@ -9,7 +9,7 @@ from hackmatrix.domain.constants import DIR_DCOL, DIR_DROW, Special
 from hackmatrix.domain.events import no_events
 from hackmatrix.domain.grid import at, in_bounds
 from hackmatrix.domain.line_of_sight import scan_target
-from hackmatrix.domain.lists import compact, on_cell
+from hackmatrix.domain.lists import on_cell, remove_one
 from hackmatrix.domain.state import EnvState
 
 
@@ -27,7 +27,7 @@ def direction_action(state: EnvState, direction: jax.Array):
     # Transmission target: remove the first one on the cell.
     t_sel = _first(on_cell(state.transmissions, tr, tc)) & hits_t
     t_kill = jnp.any(t_sel & jnp.logical_not(state.transmissions.from_scheduled))
-    trans = compact(state.transmissions.replace(alive=state.transmissions.alive & ~t_sel))
+    trans = remove_one(state.transmissions, t_sel)
 
     # Enemy target: damage the first one on the cell; stun survivors, remove the dead.
     en = state.enemies
@@ -36,7 +36,7 @@ def direction_action(state: EnvState, direction: jax.Array):
     dies = e_sel & (new_hp <= 0)
     e_kill = jnp.any(dies & jnp.logical_not(en.from_scheduled))
     en = en.replace(hp=new_hp, stunned=en.stunned | (e_sel & (new_hp > 0)))
-    en = compact(en.replace(alive=en.alive & ~dies))
+    en = remove_one(en, dies)
 
     # Move.
     nr = p.row + jnp.asarray(DIR_DROW)[direction]

@@ -276,11 +276,22 @@ def _rollout(key, start_state, rich):
             "n_keys": jnp.full((b,), len(bd)),
             "step_penalty": bd["step_penalty"],
             "finite": finite,
+            "lists_compact": _lists_compact(s2.enemies) & _lists_compact(s2.transmissions),
         }
         return (_select(done, new, s2), key), stats
 
     (_, _), stats = jax.lax.scan(body, (init, key), None, length=ROLLOUT_STEPS)
     return init, stats
+
+
+def _lists_compact(entries) -> jax.Array:
+    """(b,) bool: the list invariant of game-rules §2.8 as stored (lists.py): the alive
+    entries fill slots 0..count-1 and every field of a dead slot is zero."""
+    alive = entries.alive
+    prefix = jnp.all(alive[:, 1:] <= alive[:, :-1], axis=-1)
+    dead_zero = [jnp.all(jnp.where(alive, True, x == 0), axis=-1)
+                 for x in jax.tree_util.tree_leaves(entries.replace(alive=jnp.zeros_like(alive)))]
+    return prefix & jnp.all(jnp.stack(dead_zero), axis=0)
 
 
 _ROLLOUTS: dict[str, Any] = {}

@@ -171,6 +171,8 @@ def _check_rollout(stats):
     err = np.abs(stats["breakdown_sum"] - stats["reward"])
     assert (err <= 1e-4 * np.maximum(1.0, np.abs(stats["reward"]))).all(), float(err.max())
     np.testing.assert_allclose(stats["step_penalty"], -0.01, rtol=1e-6)
+    # Removals shift later entries down (lists.remove_one), which relies on this.
+    assert stats["lists_compact"].all()
 
 
 def test_random_valid_policy_rollout_keeps_the_invariants():
