@@ -1,5 +1,8 @@
 """The CPU lowering of threefry (hackmatrix/domain/prng.py): same bits, no loop."""
 
+import subprocess
+import sys
+
 import jax
 import numpy as np
 import pytest
@@ -38,8 +41,17 @@ def test_unrolled_threefry_gives_the_same_bits_as_jax_rolled_loop_without_a_whil
             np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
 
 
+@pytest.mark.skipif(jax.default_backend() != "cpu", reason="the rule is set for the CPU platform only")
 def test_importing_the_domain_selects_the_unrolled_rule():
-    assert use_unrolled_threefry_on_cpu(True) is True
-    text = jax.jit(lambda k: jax.random.uniform(k, (8,))).lower(jax.random.PRNGKey(1)).compile().as_text()
-    if jax.default_backend() == "cpu":
-        assert " while(" not in text
+    # A fresh interpreter: JAX's rolled loop before the import, straight-line after it.
+    code = (
+        "import jax\n"
+        "def text():\n"
+        "    f = jax.jit(lambda k: jax.random.uniform(k, (8,)))\n"
+        "    return f.lower(jax.random.PRNGKey(1)).compile().as_text()\n"
+        "before = ' while(' in text()\n"
+        "import hackmatrix.domain\n"
+        "print(before, ' while(' in text())\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["True", "False"]
