@@ -385,6 +385,7 @@ def batched_enemy_turn(states: EnvState, keys: jax.Array, params: EnvParams, do:
     k_step0, k_step1, k_sched, k_pending = split[:, 0], split[:, 1], split[:, 2], split[:, 3]
     states = states.replace(turn=states.turn + do.astype(jnp.int32))
     states = jax.vmap(tick_transmissions)(states, do)
+    fields = _turn_fields(states)
 
     def enemy_steps(step_index, carry):
         # Both steps share one traced body (the step index is data), which keeps the
@@ -396,7 +397,6 @@ def batched_enemy_turn(states: EnvState, keys: jax.Array, params: EnvParams, do:
         step_do = do & ((step_index == 0) | has_virus)
         return _batched_enemy_step(core, step_index, attacked, keys, step_do, fields)
 
-    fields = _turn_fields(states)
     attacked = jnp.zeros((do.shape[0], MAX_ENEMIES), jnp.bool_)
     core, _ = jax.lax.fori_loop(0, 2, enemy_steps, (states.replace(undo=None), attacked))
     states = core.replace(undo=states.undo)
