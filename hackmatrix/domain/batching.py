@@ -13,7 +13,7 @@ def where_rows(pred: jax.Array, a, b):
     )
 
 
-def on_rows(mask: jax.Array, fn, inputs, outputs, width: int | None = None):
+def on_rows(mask: jax.Array, fn, inputs, outputs, width: int | None = None, share: int = 16):
     """Apply ``fn`` to the rows of the batch where ``mask`` and write its results back.
 
     The selected rows are gathered into sub-batches of fixed width (a while loop runs
@@ -23,15 +23,15 @@ def on_rows(mask: jax.Array, fn, inputs, outputs, width: int | None = None):
     ``outputs`` are returned unchanged. Same result, row by row, as applying ``fn``
     to every row and selecting with ``mask``.
 
-    ``width`` (default: N / 16, at least 8) is the sub-batch size: a round costs about
-    ``width`` rows of ``fn`` whatever the count, so phases that are costly per row and
-    taken by few rows (board generation) want a small one.
+    ``width`` (default: N / ``share``, at least 8) is the sub-batch size: a round costs
+    about ``width`` rows of ``fn`` whatever the count, so it should be near the number
+    of rows that usually take the phase: a phase taken by few rows wants a small one.
     """
     n = mask.shape[0]
     if n == 1:
         # One environment (``env.step``): a plain conditional, no gathering machinery.
         return jax.lax.cond(mask[0], lambda: fn(inputs, mask), lambda: outputs)
-    width = min(n, max(8, n // 16) if width is None else width)
+    width = min(n, max(8, n // share) if width is None else width)
     # Selected rows first, in row order (a prefix sum and a scatter: XLA's CPU sort is slow).
     rank = jnp.cumsum(mask.astype(jnp.int32))
     order = jnp.zeros((n,), jnp.int32).at[jnp.where(mask, rank - 1, n)].set(

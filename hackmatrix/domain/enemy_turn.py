@@ -154,6 +154,10 @@ def enemy_step(state: EnvState, step_index: int, attacked: jax.Array, key: jax.A
 # Most boards hold 0-1 enemies able to act (random play at 2048 envs: 90 % of rows
 # at step 0, 98 % at step 1), so one visit for everyone beats four.
 FIRST_VISITS = 1
+# Rounds of N / 64 rows for the visits past the first (random play: ~10 % of rows; the
+# width hardly matters there) and for pending siphon spawns (~1.5 % of rows).
+REST_SHARE = 64
+SPAWN_SHARE = 64
 _SLOTS = jnp.arange(MAX_ENEMIES)
 
 
@@ -320,7 +324,7 @@ def _batched_enemy_step(states: EnvState, step_index: int, attacked, keys, do, f
         f = f[:2] + (jnp.where(valid, f[2], 0),) + f[3:]
         return _batched_visits(c, f, FIRST_VISITS, jnp.max(f[2]))
 
-    carry = on_rows(n > FIRST_VISITS, rest, (carry, fixed), carry)
+    carry = on_rows(n > FIRST_VISITS, rest, (carry, fixed), carry, share=REST_SHARE)
     return _finish_step(states, attacked, carry)
 
 
@@ -434,7 +438,9 @@ def batched_enemy_turn(states: EnvState, keys: jax.Array, params: EnvParams, do:
                 lambda st, kk, v: place_transmissions(st, jnp.where(v, st.pending_siphon, 0), True, False, kk)
             )(s, k, valid).transmissions
 
-        trans = on_rows(spawning, spawn, (states.replace(undo=None), k_pending), states.transmissions)
+        trans = on_rows(
+            spawning, spawn, (states.replace(undo=None), k_pending), states.transmissions, share=SPAWN_SHARE
+        )
     states = states.replace(
         next_scheduled_turn=jnp.where(due, states.turn + states.scheduled_interval, states.next_scheduled_turn)
     )
