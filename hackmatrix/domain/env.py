@@ -15,7 +15,10 @@ from hackmatrix.domain.enemy_turn import batched_enemy_turn
 from hackmatrix.domain.events import Events
 from hackmatrix.domain.mask import program_valid
 from hackmatrix.domain.mask import valid_actions as _valid_actions
-from hackmatrix.domain.observation import Observation, flatten_observation, observe
+from hackmatrix.domain.observation import (
+    Observation, decode_observation, flatten_observation, observation_code, observe,
+)
+from hackmatrix.domain.observation import flat_observation as _flat_observation
 from hackmatrix.domain.pathfinding import exit_distance
 from hackmatrix.domain.player_action import direction_action
 from hackmatrix.domain.programs import program_action
@@ -26,7 +29,8 @@ from hackmatrix.domain.state import EnvParams, EnvState, empty_state, select_sta
 
 __all__ = [
     "EnvParams", "EnvState", "Observation", "reset", "step", "valid_actions", "observe",
-    "flatten_observation", "flat_observation", "batched_reset", "batched_step",
+    "flatten_observation", "flat_observation", "observation_code", "decode_observation",
+    "batched_reset", "batched_step",
     "batched_valid_actions", "auto_reset", "batched_auto_reset",
 ]
 
@@ -49,8 +53,8 @@ def valid_actions(state: EnvState) -> jax.Array:
 
 
 def flat_observation(state: EnvState) -> jax.Array:
-    """(1545,) float32 policy input of ``state``."""
-    return flatten_observation(observe(state))
+    """(1545,) float32 policy input of ``state``; = ``decode_observation(observation_code(state))``."""
+    return _flat_observation(state)
 
 
 def reset(key: jax.Array, params: EnvParams = DEFAULT_PARAMS) -> tuple[EnvState, Observation]:

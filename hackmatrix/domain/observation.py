@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import struct
 
-from hackmatrix.domain.constants import GRID, NUM_CHANNELS, NUM_PROGRAMS, BlockKind, EnemyType, Special
+from hackmatrix.domain.constants import (
+    GRID, NUM_CHANNELS, NUM_PROGRAMS, PLAYER_FEATURES, BlockKind, EnemyType, Special,
+)
 from hackmatrix.domain.lists import first_on_cell
 from hackmatrix.domain.state import EnvState
 
@@ -18,27 +21,36 @@ class Observation:
     grid: jax.Array  # (6, 6, 42) float32
 
 
-def _f(x) -> jax.Array:
-    return jnp.asarray(x, jnp.float32)
+def _i(x) -> jax.Array:
+    return jnp.asarray(x, jnp.int32)
 
 
-def player_vector(state: EnvState) -> jax.Array:
+# Every observation value is an integer numerator over a fixed denominator (its scale).
+_PLAYER_SCALE = (5, 5, 3, 50, 50, 7, 10, 2, 1, 1)
+_GRID_SCALE = (1, 1, 1, 1, 3, 1, 1, 1, 1, 1, 9, 1) + (1,) * NUM_PROGRAMS + (9, 4, 3, 3, 1, 1, 1)
+assert len(_GRID_SCALE) == NUM_CHANNELS
+OBS_SCALE = np.asarray(
+    _PLAYER_SCALE + (1,) * NUM_PROGRAMS + _GRID_SCALE * (GRID * GRID), np.float32
+)
+"""(1545,) float32: the denominator of each value of the flat observation."""
+
+
+def player_numerators(state: EnvState) -> jax.Array:
+    """(10,) int32 numerators of the player vector (scales in ``_PLAYER_SCALE``).
+
+    min(credits / 50, 1) = min(credits, 50) / 50, and so for energy.
+    """
     p = state.player
     return jnp.stack([
-        _f(p.row) / 5.0,
-        _f(p.col) / 5.0,
-        _f(p.hp) / 3.0,
-        jnp.minimum(_f(p.credits) / 50.0, 1.0),
-        jnp.minimum(_f(p.energy) / 50.0, 1.0),
-        (_f(state.stage) - 1.0) / 7.0,
-        _f(p.data_siphons) / 10.0,
-        (_f(p.attack_damage) - 1.0) / 2.0,
-        _f(state.show_activated),
-        _f(state.scheduled_tasks_disabled),
+        _i(p.row), _i(p.col), _i(p.hp),
+        jnp.minimum(_i(p.credits), 50), jnp.minimum(_i(p.energy), 50),
+        _i(state.stage) - 1, _i(p.data_siphons), _i(p.attack_damage) - 1,
+        _i(state.show_activated), _i(state.scheduled_tasks_disabled),
     ])
 
 
-def grid_tensor(state: EnvState) -> jax.Array:
+def grid_numerators(state: EnvState) -> jax.Array:
+    """(6, 6, 42) int32 numerators of the grid channels (scales in ``_GRID_SCALE``)."""
     b = state.board
     en, tr = state.enemies, state.transmissions
     p = state.player
@@ -48,56 +60,93 @@ def grid_tensor(state: EnvState) -> jax.Array:
     kind = en.kind[e_slot]
     visible = (kind != EnemyType.CRYPTOG) | (en.row[e_slot] == p.row) | (en.col[e_slot] == p.col) | state.show_activated
     show_e = has_e & visible
-    enemy_onehot = jax.nn.one_hot(kind, 4, dtype=jnp.float32) * show_e[..., None]
-    enemy_hp = jnp.where(show_e, _f(en.hp[e_slot]) / 3.0, 0.0)
-    enemy_stun = _f(show_e & en.stunned[e_slot])
-    enemy_siphon = _f(show_e & en.from_siphon[e_slot])
+    enemy_onehot = (kind[..., None] == jnp.arange(4)) & show_e[..., None]
+    enemy_hp = jnp.where(show_e, en.hp[e_slot], 0)
+    enemy_stun = show_e & en.stunned[e_slot]
+    enemy_siphon = show_e & en.from_siphon[e_slot]
 
     is_data = b.block_kind == BlockKind.DATA
     is_prog = b.block_kind == BlockKind.PROGRAM
     is_q = b.block_kind == BlockKind.QUESTION
     is_block = b.block_kind != BlockKind.NONE
-    points = jnp.where(is_data, _f(b.block_points) / 9.0, 0.0)
-    prog_onehot = jax.nn.one_hot(b.block_program, NUM_PROGRAMS, dtype=jnp.float32) * _f(is_prog)[..., None]
-    spawn = jnp.where(is_data | is_prog, _f(b.block_spawn) / 9.0, 0.0)
+    points = jnp.where(is_data, b.block_points, 0)
+    prog_onehot = (b.block_program[..., None] == jnp.arange(NUM_PROGRAMS)) & is_prog[..., None]
+    spawn = jnp.where(is_data | is_prog, b.block_spawn, 0)
 
+    # min(timer / 4, 1) = min(timer, 4) / 4.
     has_t, t_slot = first_on_cell(tr, tr.alive)
-    trans = jnp.where(has_t, jnp.minimum(_f(tr.turns[t_slot]) / 4.0, 1.0), 0.0)
+    trans = jnp.where(has_t, jnp.minimum(tr.turns[t_slot], 4), 0)
 
     res_visible = ~is_block | b.siphoned
-    credits = jnp.where(res_visible, _f(b.res_credits) / 3.0, 0.0)
-    energy = jnp.where(res_visible, _f(b.res_energy) / 3.0, 0.0)
+    credits = jnp.where(res_visible, b.res_credits, 0)
+    energy = jnp.where(res_visible, b.res_energy, 0)
 
     channels = [
         enemy_onehot,
         enemy_hp[..., None],
         enemy_stun[..., None],
         enemy_siphon[..., None],
-        _f(is_data)[..., None],
-        _f(is_prog)[..., None],
-        _f(is_q)[..., None],
+        is_data[..., None],
+        is_prog[..., None],
+        is_q[..., None],
         points[..., None],
-        _f(is_block & b.siphoned)[..., None],
+        (is_block & b.siphoned)[..., None],
         prog_onehot,
         spawn[..., None],
         trans[..., None],
         credits[..., None],
         energy[..., None],
-        _f(b.special == Special.DATA_SIPHON)[..., None],
-        _f(b.special == Special.EXIT)[..., None],
-        _f(b.siphon_center)[..., None],
+        (b.special == Special.DATA_SIPHON)[..., None],
+        (b.special == Special.EXIT)[..., None],
+        b.siphon_center[..., None],
     ]
-    grid = jnp.concatenate(channels, axis=-1)
+    grid = jnp.concatenate([_i(c) for c in channels], axis=-1)
     assert grid.shape == (GRID, GRID, NUM_CHANNELS)
     return grid
 
 
+def observation_code(state: EnvState) -> jax.Array:
+    """(1545,) int8: the flat observation's numerators, 4x smaller than the floats.
+
+    ``decode_observation`` turns it into exactly ``flat_observation(state)``: a trainer
+    can store a rollout's observations as codes and decode each minibatch. Numerators
+    are clipped to int8 (-128..127); a game's stay far inside (the largest are
+    capped credits and energy, 50).
+    """
+    flat = jnp.concatenate([
+        player_numerators(state), _i(state.owned), grid_numerators(state).reshape(-1),
+    ])
+    return jnp.clip(flat, -128, 127).astype(jnp.int8)
+
+
+def decode_observation(code: jax.Array) -> jax.Array:
+    """(…, 1545) float32 observation of (…, 1545) ``observation_code`` values."""
+    return code.astype(jnp.float32) / OBS_SCALE
+
+
+def flat_observation(state: EnvState) -> jax.Array:
+    """(1545,) float32 policy input: player, programs, grid row-major over (row, col, channel)."""
+    return decode_observation(observation_code(state))
+
+
 def observe(state: EnvState) -> Observation:
+    flat = flat_observation(state)
+    programs_end = PLAYER_FEATURES + NUM_PROGRAMS
     return Observation(
-        player=player_vector(state),
-        programs=state.owned.astype(jnp.float32),
-        grid=grid_tensor(state),
+        player=flat[:PLAYER_FEATURES],
+        programs=flat[PLAYER_FEATURES:programs_end],
+        grid=flat[programs_end:].reshape(GRID, GRID, NUM_CHANNELS),
     )
+
+
+def player_vector(state: EnvState) -> jax.Array:
+    """(10,) float32 player part of the observation."""
+    return observe(state).player
+
+
+def grid_tensor(state: EnvState) -> jax.Array:
+    """(6, 6, 42) float32 grid part of the observation."""
+    return observe(state).grid
 
 
 def flatten_observation(obs: Observation) -> jax.Array:

@@ -277,11 +277,26 @@ def _rollout(key, start_state, rich):
             "step_penalty": bd["step_penalty"],
             "finite": finite,
             "lists_compact": _lists_compact(s2.enemies) & _lists_compact(s2.transmissions),
+            "player_obs_is_spec": jnp.all(obs.player == _spec_player_vector(s2), axis=-1),
+            "code_decodes_exactly": jnp.all(
+                jax.vmap(env.decode_observation)(jax.vmap(env.observation_code)(s2))
+                == jax.vmap(env.flat_observation)(s2), axis=-1),
         }
         return (_select(done, new, s2), key), stats
 
     (_, _), stats = jax.lax.scan(body, (init, key), None, length=ROLLOUT_STEPS)
     return init, stats
+
+
+def _spec_player_vector(s) -> jax.Array:
+    """(b, 10) the player vector by the formulas of observation-reward-metrics §1.2, in float32."""
+    p = s.player
+    f = lambda a: a.astype(jnp.float32)  # noqa: E731
+    return jnp.stack([
+        f(p.row) / 5, f(p.col) / 5, f(p.hp) / 3, jnp.minimum(f(p.credits) / 50, 1),
+        jnp.minimum(f(p.energy) / 50, 1), (f(s.stage) - 1) / 7, f(p.data_siphons) / 10,
+        (f(p.attack_damage) - 1) / 2, f(s.show_activated), f(s.scheduled_tasks_disabled),
+    ], axis=-1)
 
 
 def _lists_compact(entries) -> jax.Array:

@@ -5,7 +5,7 @@ import numpy as np
 from hackmatrix.domain import env
 from tests.domain.conftest import (
     ACTION, RIGHT, SIPHON, UP, build, cell, data_block, enemy, grid, nonzero, obs_of, player_vec,
-    prog_block, res, run, run_seq, scen, trans, valid,
+    prog_block, res, rollout, run, run_seq, scen, trans, valid,
 )
 
 
@@ -133,3 +133,39 @@ def test_observation_after_invalid_action_equals_previous_observation():
     r = run(s, 1)
     assert r.done is True
     assert np.array_equal(grid(r.obs), grid(obs_of(s)))
+
+
+# ---- the int8 observation code (what a trainer stores) --------------------------------
+
+def test_observation_code_decodes_to_the_flat_observation_bit_for_bit():
+    s = build(scen(2, 3, hp=2, credits=60, energy=10, data_siphons=12, attack_damage=5, stage=3,
+                   enemies=[enemy("daemon", 0, 1), enemy("cryptog", 2, 5, hp=1)],
+                   transmissions=[trans(4, 4, turns=6), trans(5, 0, turns=2)],
+                   blocks=[data_block(4, 1, 7), prog_block(1, 1, "HACK", spawn=3)],
+                   resources=[res(3, 3, credits=2), res(0, 5, energy=3)], owned=["PUSH"]))
+    code = np.asarray(env.observation_code(s))
+    assert code.dtype == np.int8 and code.shape == (1545,)
+    decoded = np.asarray(env.decode_observation(code))
+    assert np.array_equal(decoded, np.asarray(env.flat_observation(s)))
+    # Numerators: credits 60 is stored as its cap 50 (min(60/50, 1) = 50/50), siphons 12
+    # uncapped, a timer of 6 as 4 (min(6/4, 1) = 4/4), the data block's points as 7 of 9.
+    assert code[:10].tolist() == [2, 3, 2, 50, 10, 2, 12, 4, 0, 0]
+    assert code[33 + 42 * (6 * 4 + 4) + 36] == 4 and decoded[33 + 42 * (6 * 4 + 4) + 36] == 1.0
+    assert code[33 + 42 * (6 * 5 + 0) + 36] == 2 and decoded[33 + 42 * (6 * 5 + 0) + 36] == 0.5
+    assert code[33 + 42 * (6 * 4 + 1) + 10] == 7 and decoded[33 + 42 * (6 * 4 + 1) + 10] == np.float32(7) / 9
+
+
+def test_capped_numerators_give_the_specs_min_formulas_exactly_in_float32():
+    # Player credits/energy: min(x / 50, 1) == min(x, 50) / 50; timers: min(t / 4, 1) == min(t, 4) / 4
+    # (negative timers, possible in scenarios, included).
+    x = np.arange(0, 5000, dtype=np.float32)
+    assert np.array_equal(np.minimum(x / np.float32(50), 1), np.minimum(x, 50) / np.float32(50))
+    t = np.arange(-128, 128, dtype=np.float32)
+    assert np.array_equal(np.minimum(t / np.float32(4), 1), np.minimum(t, 4) / np.float32(4))
+
+
+def test_random_play_observations_decode_exactly_and_follow_the_player_formulas():
+    for kind in ("plain", "rich"):
+        _, stats = rollout(kind)
+        assert stats["code_decodes_exactly"].all()
+        assert stats["player_obs_is_spec"].all()
