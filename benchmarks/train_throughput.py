@@ -142,7 +142,10 @@ def train_program(cfg, name: str, num_devices: int = 1) -> Program:
 
 
 def network_only_program(cfg, name: str) -> Program:
-    """The PPO update of ``ppo.make_update_step`` on fixed random data: no env, no metrics."""
+    """The PPO update of ``ppo.make_update_step`` on fixed random data: no env, no metrics.
+
+    Like training, it keeps the observations as int8 codes and decodes them for the network.
+    """
     import jax
     import jax.numpy as jnp
     import optax
@@ -151,6 +154,7 @@ def network_only_program(cfg, name: str) -> Program:
     from hackmatrix.application.ppo import (Minibatch, compute_gae, make_network, make_optimizer,
                                             ppo_loss)
     from hackmatrix.domain.constants import NUM_ACTIONS, OBS_FLAT_SIZE
+    from hackmatrix.domain.observation import decode_observation
 
     n_envs, n_steps, batch = cfg.num_envs, cfg.num_steps, cfg.batch_size
     n_mb, epochs, mb_size = cfg.resolved_num_minibatches, cfg.resolved_update_epochs, cfg.minibatch_size
@@ -160,11 +164,14 @@ def network_only_program(cfg, name: str) -> Program:
     def make_data(key):
         k_obs, k_mask, k_rew, k_done = jax.random.split(key, 4)
         return {
-            "obs": jax.random.uniform(k_obs, (n_steps, n_envs, OBS_FLAT_SIZE), jnp.float32),
+            "obs": jax.random.randint(k_obs, (n_steps, n_envs, OBS_FLAT_SIZE), 0, 10).astype(jnp.int8),
             "mask": jax.random.bernoulli(k_mask, 0.5, (n_steps, n_envs, NUM_ACTIONS)),
             "reward": jax.random.normal(k_rew, (n_steps, n_envs), jnp.float32),
             "done": jax.random.bernoulli(k_done, 0.02, (n_steps, n_envs)),
         }
+
+    def policy(params, obs_code):
+        return network.apply(params, decode_observation(obs_code))
 
     def update(carry, data):
         params, opt_state, key = carry
@@ -173,13 +180,13 @@ def network_only_program(cfg, name: str) -> Program:
         def policy_step(k, xs):
             obs, mask = xs
             k, k_action = jax.random.split(k)
-            logits, value = network.apply(params, obs)
+            logits, value = policy(params, obs)
             action = distribution.sample(k_action, logits, mask)
             log_prob = distribution.log_prob_of(distribution.log_probs(logits, mask), action)
             return k, (action, log_prob, value)
 
         _, (action, log_prob, value) = jax.lax.scan(policy_step, k_roll, (data["obs"], data["mask"]))
-        _, last_value = network.apply(params, data["obs"][-1])
+        _, last_value = policy(params, data["obs"][-1])
         adv, target = compute_gae(data["reward"], value, data["done"], last_value,
                                   cfg.gamma, cfg.gae_lambda)
         flat = Minibatch(obs=data["obs"], mask=data["mask"], action=action, log_prob=log_prob,
@@ -189,7 +196,7 @@ def network_only_program(cfg, name: str) -> Program:
         def minibatch_step(carry, mb):
             params, opt_state = carry
             (_, info), grads = jax.value_and_grad(ppo_loss, has_aux=True)(
-                params, network.apply, mb, cfg.clip_eps, cfg.vf_coef, cfg.ent_coef)
+                params, policy, mb, cfg.clip_eps, cfg.vf_coef, cfg.ent_coef)
             updates, opt_state = optimizer.update(grads, opt_state, params)
             return (optax.apply_updates(params, updates), opt_state), info.total_loss
 

@@ -81,14 +81,37 @@ class HackMatrixEnv:
         """``jax.vmap(self.step)`` with the same results, through the engine's batched
         step and auto-reset, which skip the work no environment of the batch needs
         (a vmapped single step computes every rare phase for every environment)."""
+        codes, next_states, reward, done, info = self.batched_step_compact(keys, states, actions)
+        return self.decode_observation(codes), next_states, reward, done, info
+
+    # ---- compact observations: what a trainer stores --------------------------------
+
+    def reset_compact(self, key: jax.Array) -> tuple[jax.Array, Any]:
+        """``reset`` with the observation as its (1545,) int8 code (``decode_observation``)."""
+        state, _ = self.engine.reset(key, self.params)
+        return self.engine.observation_code(state), state
+
+    def batched_step_compact(
+        self, keys: jax.Array, states: Any, actions: jax.Array
+    ) -> tuple[jax.Array, Any, jax.Array, jax.Array, dict[str, jax.Array]]:
+        """``batched_step`` with the observations as (N, 1545) int8 codes.
+
+        A code is a quarter of the float observation's bytes and decodes to it exactly,
+        so a rollout buffer of codes feeds the network the same inputs for less memory
+        traffic (storing the float observations was ~15 % of a 2048-env rollout step).
+        """
         split = jax.vmap(jax.random.split)(keys)
         key_step, key_reset = split[:, 0], split[:, 1]
         states_st, _, reward, done, breakdown = self.engine.batched_step(
             states, actions, key_step, self.params
         )
         next_states = self.engine.batched_auto_reset(states_st, done, key_reset, self.params)
-        next_obs = jax.vmap(self.engine.flat_observation)(next_states)
-        return next_obs, next_states, reward.astype(jnp.float32), done.astype(jnp.bool_), _info(states_st, breakdown)
+        codes = jax.vmap(self.engine.observation_code)(next_states)
+        return codes, next_states, reward.astype(jnp.float32), done.astype(jnp.bool_), _info(states_st, breakdown)
+
+    def decode_observation(self, codes: jax.Array) -> jax.Array:
+        """(…, 1545) float32 observations of (…, 1545) int8 codes, exactly."""
+        return self.engine.decode_observation(codes)
 
 
 def _info(stepped: Any, breakdown: dict[str, jax.Array]) -> dict[str, jax.Array]:

@@ -32,7 +32,7 @@ ADV_NORM_EPS = 1e-8
 class Transition(NamedTuple):
     """One rollout step for N envs; obs/mask/log_prob/value belong to the pre-step o_t."""
 
-    obs: jax.Array  # (N, 1545) float32
+    obs: jax.Array  # (N, 1545) int8 observation codes (env.decode_observation)
     mask: jax.Array  # (N, 28) bool
     action: jax.Array  # (N,) int32
     log_prob: jax.Array  # (N,) float32
@@ -57,7 +57,7 @@ class RunnerState:
     params: Any  # network parameters
     opt_state: Any  # optax state of make_optimizer(config)
     env_state: Any  # batched EnvState, leading axis N
-    obs: jax.Array  # (N, 1545) float32, observation the next action is sampled from
+    obs: jax.Array  # (N, 1545) int8 code of the observation the next action is sampled from
     episode_return: jax.Array  # (N,) float32, undiscounted return so far
     episode_length: jax.Array  # (N,) int32, steps so far
     key: jax.Array  # PRNG key
@@ -87,7 +87,7 @@ def make_env(config: TrainConfig, env_params: EnvParams | None = None) -> HackMa
 @lru_cache(maxsize=None)
 def _batched_reset(env: HackMatrixEnv) -> Callable[[jax.Array], tuple[jax.Array, Any]]:
     # Jitted (an eager vmap dispatches thousands of small ops) and cached per env.
-    return jax.jit(jax.vmap(env.reset))
+    return jax.jit(jax.vmap(env.reset_compact))
 
 
 def init_runner_state(
@@ -154,7 +154,7 @@ class LossInfo(NamedTuple):
 
 
 class Minibatch(NamedTuple):
-    obs: jax.Array
+    obs: jax.Array  # what ``apply_fn`` takes (in training: int8 observation codes)
     mask: jax.Array
     action: jax.Array
     log_prob: jax.Array
@@ -212,8 +212,14 @@ def make_update_step(
     track_breakdown = config.track_breakdown
     network = make_network(config)
     optimizer = make_optimizer(config)
-    batched_step = env.batched_step
+    # The rollout keeps observations as int8 codes (a quarter of the bytes to store and
+    # shuffle); the network always sees them decoded, exactly the float observations.
+    batched_step = env.batched_step_compact
     batched_mask = jax.vmap(env.action_mask)
+
+    def policy(params: Any, obs_code: jax.Array) -> tuple[jax.Array, jax.Array]:
+        return network.apply(params, env.decode_observation(obs_code))
+
     if mesh is not None:
         sharding.check_batch_fits(num_envs, mesh, minibatch_size)
         # Each device steps its own games: the engine's batch-level skipping of work no
@@ -229,7 +235,7 @@ def make_update_step(
         params, env_state, obs, ep_return, ep_length, key = carry
         key, k_action, k_env = jax.random.split(key, 3)
         mask = batched_mask(env_state)
-        logits, value = network.apply(params, obs)
+        logits, value = policy(params, obs)
         action = distribution.sample(k_action, logits, mask)
         log_prob = distribution.log_prob_of(distribution.log_probs(logits, mask), action)
         next_obs, next_state, reward, done, info = batched_step(
@@ -252,7 +258,7 @@ def make_update_step(
         params, opt_state = carry
         grad_fn = jax.value_and_grad(ppo_loss, has_aux=True)
         (_, info), grads = grad_fn(
-            params, network.apply, batch, config.clip_eps, config.vf_coef, config.ent_coef
+            params, policy, batch, config.clip_eps, config.vf_coef, config.ent_coef
         )
         updates, opt_state = optimizer.update(grads, opt_state, params)
         return (optax.apply_updates(params, updates), opt_state), info
@@ -264,7 +270,7 @@ def make_update_step(
         carry, (traj, stats) = jax.lax.scan(env_step, carry, None, num_steps)
         params, env_state, obs, ep_return, ep_length, _ = carry
 
-        _, last_value = network.apply(params, obs)
+        _, last_value = policy(params, obs)
         advantages, targets = compute_gae(
             traj.reward, traj.value, traj.done, last_value, config.gamma, config.gae_lambda
         )

@@ -100,3 +100,24 @@ def test_batched_step_equals_vmapping_the_single_step(wrapper):
         jax.tree_util.tree_leaves((vmapped[0], vmapped[1].replace(undo=None), vmapped[2:])),
     ):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
+def test_compact_reset_and_step_give_int8_codes_of_the_same_observations(wrapper):
+    # What the PPO rollout stores: a quarter of the bytes, decoded exactly.
+    env = wrapper[0]
+    n = 6
+    keys = jax.random.split(jax.random.PRNGKey(5), n)
+    codes, states = jax.jit(jax.vmap(env.reset_compact))(keys)
+    obs, states_f = jax.jit(jax.vmap(env.reset))(keys)
+    assert codes.dtype == jnp.int8 and codes.shape == (n, 1545)
+    np.testing.assert_array_equal(np.asarray(env.decode_observation(codes)), np.asarray(obs))
+    # Player entry 3 is min(credits, 50) (over 50); a new game has 0 or 10 credits.
+    assert codes[:, 3].tolist() == np.minimum(np.asarray(states.player.credits), 50).tolist()
+    actions = jnp.argmax(jax.vmap(env.action_mask)(states), axis=1).astype(jnp.int32)
+    step_keys = jax.random.split(jax.random.PRNGKey(6), n)
+    compact = jax.jit(env.batched_step_compact)(step_keys, states, actions)
+    plain = jax.jit(env.batched_step)(step_keys, states, actions)
+    assert compact[0].dtype == jnp.int8
+    np.testing.assert_array_equal(np.asarray(env.decode_observation(compact[0])), np.asarray(plain[0]))
+    for a, b in zip(jax.tree_util.tree_leaves(compact[2:]), jax.tree_util.tree_leaves(plain[2:])):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
