@@ -16,9 +16,8 @@ from hackmatrix.domain.events import Events
 from hackmatrix.domain.mask import program_valid
 from hackmatrix.domain.mask import valid_actions as _valid_actions
 from hackmatrix.domain.observation import (
-    Observation, decode_observation, flatten_observation, observation_code, observe,
+    Observation, decode_observation, flat_observation, flatten_observation, observation_code, observe,
 )
-from hackmatrix.domain.observation import flat_observation as _flat_observation
 from hackmatrix.domain.pathfinding import exit_distance
 from hackmatrix.domain.player_action import direction_action
 from hackmatrix.domain.programs import program_action
@@ -50,11 +49,6 @@ PROGRAM_SHARE = 128
 def valid_actions(state: EnvState) -> jax.Array:
     """(28,) bool mask of the legal actions (observation-reward-metrics §2)."""
     return _valid_actions(state)
-
-
-def flat_observation(state: EnvState) -> jax.Array:
-    """(1545,) float32 policy input of ``state``; = ``decode_observation(observation_code(state))``."""
-    return _flat_observation(state)
 
 
 def reset(key: jax.Array, params: EnvParams = DEFAULT_PARAMS) -> tuple[EnvState, Observation]:

@@ -147,16 +147,6 @@ def observe(state: EnvState) -> Observation:
     )
 
 
-def player_vector(state: EnvState) -> jax.Array:
-    """(10,) float32 player part of the observation."""
-    return observe(state).player
-
-
-def grid_tensor(state: EnvState) -> jax.Array:
-    """(6, 6, 42) float32 grid part of the observation."""
-    return observe(state).grid
-
-
 def flatten_observation(obs: Observation) -> jax.Array:
     """(…, 1545) policy input: player, programs, grid row-major over (row, col, channel)."""
     lead = obs.player.shape[:-1]
