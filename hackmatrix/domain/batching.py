@@ -13,7 +13,10 @@ def where_rows(pred: jax.Array, a, b):
     )
 
 
-def on_rows(mask: jax.Array, fn, inputs, outputs, width: int | None = None, share: int = 16):
+def on_rows(
+    mask: jax.Array, fn, inputs, outputs, width: int | None = None, share: int = 16,
+    priority: jax.Array | None = None, levels: int = 8,
+):
     """Apply ``fn`` to the rows of the batch where ``mask`` and write its results back.
 
     The selected rows are gathered into sub-batches of fixed width (a while loop runs
@@ -26,6 +29,11 @@ def on_rows(mask: jax.Array, fn, inputs, outputs, width: int | None = None, shar
     ``width`` (default: N / ``share``, at least 8) is the sub-batch size: a round costs
     about ``width`` rows of ``fn`` whatever the count, so it should be near the number
     of rows that usually take the phase: a phase taken by few rows wants a small one.
+
+    ``priority`` (N,) ints, optional: selected rows are taken in decreasing priority
+    (clipped to ``[0, levels)``; row order within a level). For a phase whose round
+    costs in proportion to its costliest row (a loop as long as the longest row's),
+    this groups the long rows into the same rounds instead of spreading them over all.
     """
     n = mask.shape[0]
     if n == 1:
@@ -33,11 +41,14 @@ def on_rows(mask: jax.Array, fn, inputs, outputs, width: int | None = None, shar
         return jax.lax.cond(mask[0], lambda: fn(inputs, mask), lambda: outputs)
     width = min(n, max(8, n // share) if width is None else width)
     # Selected rows first, in row order (a prefix sum and a scatter: XLA's CPU sort is slow).
-    rank = jnp.cumsum(mask.astype(jnp.int32))
-    order = jnp.zeros((n,), jnp.int32).at[jnp.where(mask, rank - 1, n)].set(
+    if priority is None:
+        running = jnp.cumsum(mask.astype(jnp.int32))
+        rank, count = running - 1, running[-1]
+    else:
+        rank, count = _rank_by_level(mask, priority, levels)
+    order = jnp.zeros((n,), jnp.int32).at[jnp.where(mask, rank, n)].set(
         jnp.arange(n, dtype=jnp.int32), mode="drop"
     )
-    count = rank[-1]
 
     def round_(carry):
         r, out = carry
@@ -51,3 +62,14 @@ def on_rows(mask: jax.Array, fn, inputs, outputs, width: int | None = None, shar
 
     _, out = jax.lax.while_loop(lambda c: c[0] * width < count, round_, (jnp.int32(0), outputs))
     return out
+
+
+def _rank_by_level(mask: jax.Array, priority: jax.Array, levels: int) -> tuple[jax.Array, jax.Array]:
+    """(rank (N,), count): a counting sort of the selected rows by decreasing level."""
+    bucket = levels - 1 - jnp.clip(priority, 0, levels - 1)  # bucket 0 = highest level
+    hot = mask[:, None] & (bucket[:, None] == jnp.arange(levels))  # (N, levels)
+    running = jnp.cumsum(hot.astype(jnp.int32), axis=0)  # per-level running counts
+    per_level = running[-1]
+    before = jnp.cumsum(per_level) - per_level  # selected rows in higher levels
+    within = jnp.take_along_axis(running, bucket[:, None], axis=1)[:, 0] - 1
+    return before[bucket] + within, jnp.sum(per_level)
