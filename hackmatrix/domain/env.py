@@ -9,6 +9,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from hackmatrix.domain import draws
 from hackmatrix.domain.batching import on_rows as _on_rows
 from hackmatrix.domain.constants import CORNERS, FIRST_PROGRAM_ACTION, NUM_STAGES
 from hackmatrix.domain.enemy_turn import batched_enemy_turn
@@ -68,10 +69,11 @@ def auto_reset(state: EnvState, done: jax.Array, key: jax.Array, params: EnvPara
 
 
 def _new_game(key: jax.Array, params: EnvParams, needed: jax.Array) -> EnvState:
-    k_corner, k_bonus, k_stage = jax.random.split(key, 3)
+    k_words, k_stage = jax.random.split(key)
+    words = jax.random.bits(k_words, (2,))  # one hash site for both draws (draws.py)
     state = empty_state(params)
-    corner = jax.random.randint(k_corner, (), 0, 4)
-    bonus = jax.random.randint(k_bonus, (), 0, 3)
+    corner = draws.below(words[0], 4)
+    bonus = draws.below(words[1], 3)
     player = state.player.replace(
         row=_CORNERS[corner, 0],
         col=_CORNERS[corner, 1],

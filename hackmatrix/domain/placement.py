@@ -5,6 +5,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from hackmatrix.domain import draws
 from hackmatrix.domain.constants import GRID, NUM_CELLS
 from hackmatrix.domain.grid import COLS, ROWS
 from hackmatrix.domain.line_of_sight import line_of_fire
@@ -12,9 +13,8 @@ from hackmatrix.domain.lists import append_transmission, occupancy
 from hackmatrix.domain.state import EnvState
 
 
-def _choose(key: jax.Array, candidates: jax.Array) -> jax.Array:
-    """Uniform index among the set cells of a flat (36,) mask."""
-    noise = jax.random.uniform(key, (NUM_CELLS,))
+def _choose(noise: jax.Array, candidates: jax.Array) -> jax.Array:
+    """Uniform index among the set cells of a flat (36,) mask (``noise``: 36 uniform floats)."""
     return jnp.argmax(jnp.where(candidates, noise, -1.0))
 
 
@@ -29,12 +29,13 @@ def place_transmissions(
     ).reshape(-1)
 
     def body(i, trans):
-        k_cell, k_type = jax.random.split(jax.random.fold_in(key, i))
+        # One block of words per transmission: 36 for the cell, 1 for the type.
+        words = jax.random.bits(jax.random.fold_in(key, i), (NUM_CELLS + 1,))
         empty = jnp.logical_not(fixed_blocked | (occupancy(trans) > 0).reshape(-1))
         preferred = empty & jnp.logical_not(lof)
         pool = jnp.where(jnp.any(preferred), preferred, empty)
-        idx = _choose(k_cell, pool)
-        kind = jax.random.randint(k_type, (), 0, 4)
+        idx = _choose(draws.unit(words[:NUM_CELLS]), pool)
+        kind = draws.below(words[NUM_CELLS], 4)
         return append_transmission(
             trans, idx // GRID, idx % GRID, kind, jnp.bool_(from_siphon),
             jnp.bool_(from_scheduled), jnp.any(pool),

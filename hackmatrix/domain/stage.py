@@ -10,6 +10,7 @@ from hackmatrix.domain.constants import (
     NUM_STAGES, PROGRAM_SPAWN, QUESTION_PROB, BlockKind, Special,
 )
 from hackmatrix.domain import bitboard as bb
+from hackmatrix.domain import draws
 from hackmatrix.domain.lists import occupancy
 from hackmatrix.domain.placement import place_transmissions
 from hackmatrix.domain.state import Board, EnvParams, EnvState, empty_board, select_state
@@ -21,10 +22,23 @@ _IS_CORNER = jnp.zeros((GRID, GRID), jnp.bool_).at[_CORNERS[:, 0], _CORNERS[:, 1
 
 ATTEMPTS_PER_ROUND = 10  # attempts checked side by side; 10 rounds make the original's 100
 
+# Random words of a stage generation: exit corner noise (4), then the blocks' count (1),
+# data/program (11), question (11), points (11) and program order (23), then the
+# resources' amounts (36) and kinds (36).
+_BLOCK_SIZES = (1, MAX_BLOCKS, MAX_BLOCKS, MAX_BLOCKS, NUM_PROGRAMS)
+_BLOCK_SPLITS = [sum(_BLOCK_SIZES[:i]) for i in range(1, len(_BLOCK_SIZES))]
+_BLOCK_WORDS = sum(_BLOCK_SIZES)
+_STAGE_SIZES = (4, _BLOCK_WORDS, 2 * NUM_CELLS)
+_STAGE_SPLITS = [sum(_STAGE_SIZES[:i]) for i in range(1, len(_STAGE_SIZES))]
+_STAGE_WORDS = sum(_STAGE_SIZES)
 
-def _attempt(key: jax.Array, eligible: jax.Array, k: jax.Array, exit_lo, exit_hi, expand_lo, expand_hi):
-    """One layout attempt (§7.3 2.2-2.4): a uniform k-subset in draw order, then validation."""
-    prio = jnp.where(eligible, jax.random.uniform(key, (NUM_CELLS,)), -1.0)
+
+def _attempt(noise: jax.Array, eligible: jax.Array, k: jax.Array, exit_lo, exit_hi, expand_lo, expand_hi):
+    """One layout attempt (§7.3 2.2-2.4): a uniform k-subset in draw order, then validation.
+
+    ``noise``: (36,) uniform floats, one per cell; the draw order is by decreasing noise.
+    """
+    prio = jnp.where(eligible, noise, -1.0)
     _, order = jax.lax.top_k(prio, MAX_BLOCKS)  # draw order: first k are the placed blocks
     placed = jnp.arange(MAX_BLOCKS) < k
     lo_bits, hi_bits = jax.vmap(bb.bit)(jnp.where(placed, order, -1))
@@ -38,12 +52,19 @@ def _attempt(key: jax.Array, eligible: jax.Array, k: jax.Array, exit_lo, exit_hi
     return connected & siphonable, order
 
 
-def _generate_blocks(key: jax.Array, board: Board, state: EnvState, exit_row, exit_col, needed) -> Board:
-    """§7.3: up to 100 attempts (rounds of 10 side by side), the first valid layout wins."""
-    k_count, k_layout, k_kind, k_q, k_pts, k_prog = jax.random.split(key, 6)
+def _generate_blocks(
+    k_layout: jax.Array, words: jax.Array, board: Board, state: EnvState, exit_row, exit_col, needed
+) -> Board:
+    """§7.3: up to 100 attempts (rounds of 10 side by side), the first valid layout wins.
+
+    ``words``: ``_BLOCK_WORDS`` random words for the block count and the contents;
+    ``k_layout`` keys the attempts.
+    """
+    w_count, w_kind, w_q, w_pts, w_prog = jnp.split(words, _BLOCK_SPLITS)
     occupied = (occupancy(state.enemies) > 0) | (occupancy(state.transmissions) > 0)
     eligible = (~_IS_CORNER & ~occupied).reshape(-1)
-    k = jnp.minimum(jax.random.randint(k_count, (), MIN_BLOCKS, MAX_BLOCKS + 1), jnp.sum(eligible))
+    count = MIN_BLOCKS + draws.below(w_count[0], MAX_BLOCKS + 1 - MIN_BLOCKS)
+    k = jnp.minimum(count, jnp.sum(eligible))
     exit_idx = exit_row * GRID + exit_col
     exit_lo, exit_hi = bb.bit(exit_idx)
     # The exit is reached but not expanded, unless it is the start (0,0).
@@ -52,8 +73,8 @@ def _generate_blocks(key: jax.Array, board: Board, state: EnvState, exit_row, ex
 
     def round_(carry):
         i, found, order = carry
-        keys = jax.random.split(jax.random.fold_in(k_layout, i), ATTEMPTS_PER_ROUND)
-        valid, orders = jax.vmap(lambda kk: _attempt(kk, eligible, k, exit_lo, exit_hi, expand_lo, expand_hi))(keys)
+        noise = draws.unit(jax.random.bits(jax.random.fold_in(k_layout, i), (ATTEMPTS_PER_ROUND, NUM_CELLS)))
+        valid, orders = jax.vmap(lambda nz: _attempt(nz, eligible, k, exit_lo, exit_hi, expand_lo, expand_hi))(noise)
         first = jnp.argmax(valid)
         hit = jnp.any(valid)
         return i + 1, hit, jnp.where(hit, orders[first], order)
@@ -67,10 +88,10 @@ def _generate_blocks(key: jax.Array, board: Board, state: EnvState, exit_row, ex
 
     # Contents in placement (draw) order.
     placed = (jnp.arange(MAX_BLOCKS) < k) & found & needed
-    is_data = jax.random.bernoulli(k_kind, 0.5, (MAX_BLOCKS,))
-    is_question = jax.random.bernoulli(k_q, QUESTION_PROB, (MAX_BLOCKS,))
-    points = jax.random.randint(k_pts, (MAX_BLOCKS,), 1, 10)
-    perm = jax.random.permutation(k_prog, NUM_PROGRAMS)
+    is_data = draws.unit(w_kind) < 0.5
+    is_question = draws.unit(w_q) < QUESTION_PROB
+    points = 1 + draws.below(w_pts, 9)
+    perm = draws.permutation(w_prog)
     prog_ordinal = jnp.cumsum(~is_data) - 1  # the j-th program block gets perm[j]
     program = perm[jnp.clip(prog_ordinal, 0, NUM_PROGRAMS - 1)]
     kind = jnp.where(is_question, BlockKind.QUESTION, jnp.where(is_data, BlockKind.DATA, BlockKind.PROGRAM))
@@ -91,12 +112,11 @@ def _generate_blocks(key: jax.Array, board: Board, state: EnvState, exit_row, ex
     )
 
 
-def _generate_resources(key: jax.Array, board: Board) -> Board:
-    """§7.4: one resource on every empty or data-siphon cell."""
-    k_amount, k_kind = jax.random.split(key)
-    u = jax.random.uniform(k_amount, (GRID, GRID))
+def _generate_resources(words: jax.Array, board: Board) -> Board:
+    """§7.4: one resource on every empty or data-siphon cell (``words``: 2 x 36 random words)."""
+    u = draws.unit(words[:NUM_CELLS]).reshape(GRID, GRID)
     amount = jnp.where(u < 0.45, 1, jnp.where(u < 0.9, 2, 3)).astype(jnp.int32)
-    is_credits = jax.random.bernoulli(k_kind, 0.5, (GRID, GRID))
+    is_credits = (draws.unit(words[NUM_CELLS:]) < 0.5).reshape(GRID, GRID)
     eligible = (board.block_kind == BlockKind.NONE) & (board.special != Special.EXIT)
     return board.replace(
         res_credits=jnp.where(eligible & is_credits, amount, 0),
@@ -112,10 +132,12 @@ def initialise_stage(state: EnvState, key: jax.Array, needed: jax.Array | bool =
     result for the others is meaningless and must be discarded by the caller.
     """
     needed = jnp.asarray(needed)
-    k_exit, k_blocks, k_res, k_trans = jax.random.split(key, 4)
+    # One block of words for every fixed-size draw (one hash site instead of a dozen).
+    k_words, k_layout, k_trans = jax.random.split(key, 3)
+    w_exit, w_blocks, w_res = jnp.split(jax.random.bits(k_words, (_STAGE_WORDS,)), _STAGE_SPLITS)
     p = state.player
     not_player = ~((_CORNERS[:, 0] == p.row) & (_CORNERS[:, 1] == p.col))
-    noise = jax.random.uniform(k_exit, (4,))
+    noise = draws.unit(w_exit)
     e = jnp.argmax(jnp.where(not_player, noise, -1.0))
     exit_row, exit_col = _CORNERS[e, 0], _CORNERS[e, 1]
     siphon_corner = not_player & (jnp.arange(4) != e)
@@ -126,8 +148,8 @@ def initialise_stage(state: EnvState, key: jax.Array, needed: jax.Array | bool =
     )
     special = special.at[exit_row, exit_col].set(Special.EXIT)
     board = empty_board().replace(special=special)
-    board = _generate_blocks(k_blocks, board, state, exit_row, exit_col, needed)
-    board = _generate_resources(k_res, board)
+    board = _generate_blocks(k_layout, w_blocks, board, state, exit_row, exit_col, needed)
+    board = _generate_resources(w_res, board)
     state = state.replace(
         board=board,
         exit_row=exit_row,
