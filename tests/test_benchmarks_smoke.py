@@ -33,6 +33,20 @@ def test_every_script_imports_and_has_main(bench):
         assert callable(module.main), name
 
 
+def test_env_benchmark_samples_uniformly_among_the_valid_actions(bench):
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+
+    mask = jnp.zeros((3, 28), bool).at[0, jnp.asarray([2, 5, 27])].set(True).at[1, 4].set(True)
+    mask = jnp.tile(mask, (4000, 1))  # row 2 of each triple has no valid action
+    actions = np.asarray(bench["env_throughput"].uniform_valid_action(jax.random.PRNGKey(0), mask))
+    first, only, none = actions[0::3], actions[1::3], actions[2::3]
+    assert set(first) == {2, 5, 27} and set(only) == {4} and set(none) == {0}
+    counts = np.bincount(first, minlength=28)[[2, 5, 27]]
+    assert np.all(np.abs(counts - 4000 / 3) < 150)  # ~5 sigma
+
+
 def test_quick_flags_shrink_the_runs(bench):
     env = bench["env_throughput"].parse_args(["--quick"])
     assert env.envs == [64] and env.steps == 32 and env.repeats == 1
