@@ -8,10 +8,12 @@ Usage:
 Each scan step: mask = batched_valid_actions(states); a uniform sample among the
 valid actions (``--sampler index``, default: one uniform float per env picks the k-th
 valid action; ``gumbel``: a masked categorical over the 28 logits, which hashes 28
-random words per env and cost ~5 % of a 2048-env step); batched_step; batched_auto_reset of the finished
-games; the flat observation of the new states (what a policy would read; summed into
-a checksum so XLA cannot drop it, ``--no-obs`` to leave it out). ``--impl vmap``
-steps with ``jax.vmap(env.step)`` instead of ``env.batched_step``.
+random words per env and cost ~5 % of a 2048-env step); batched_step_auto_reset (the
+step, then fresh games for the finished ones, with one pass of board generation for
+both, as the trainer runs it; a revision without it: batched_step, then
+batched_auto_reset); the flat observation of the new states (what a policy would
+read; summed into a checksum so XLA cannot drop it, ``--no-obs`` to leave it out).
+``--impl vmap`` steps with ``jax.vmap(env.step)`` and ``auto_reset`` instead.
 
 Per env count: lower and compile times of the jitted rollout, env steps/s (median of
 ``--repeats`` timed calls after one warm-up call, each ``block_until_ready``; fewer
@@ -83,6 +85,9 @@ def make_rollout(num_envs: int, num_steps: int, impl: str, with_obs: bool, sampl
     from hackmatrix.domain import env
 
     params = env.DEFAULT_PARAMS
+    # The trainer's path: step and auto-reset with one pass of board generation
+    # (revisions before it have only the two calls, which compare.py then measures).
+    fused = impl == "batched" and hasattr(env, "batched_step_auto_reset")
     if impl == "vmap":
         step = jax.vmap(env.step, in_axes=(0, 0, 0, None))
     else:
@@ -98,9 +103,13 @@ def make_rollout(num_envs: int, num_steps: int, impl: str, with_obs: bool, sampl
         else:
             logits = jnp.where(mask, 0.0, -1e9)  # uniform over the valid actions
             actions = jax.random.categorical(k_action, logits, axis=-1).astype(jnp.int32)
-        states, _obs, reward, done, _breakdown = step(
-            states, actions, jax.random.split(k_step, num_envs), params)
-        states = env.batched_auto_reset(states, done, jax.random.split(k_reset, num_envs), params)
+        step_keys, reset_keys = jax.random.split(k_step, num_envs), jax.random.split(k_reset, num_envs)
+        if fused:
+            states, reward, done, _breakdown, _ended = env.batched_step_auto_reset(
+                states, actions, step_keys, reset_keys, params)
+        else:
+            states, _obs, reward, done, _breakdown = step(states, actions, step_keys, params)
+            states = env.batched_auto_reset(states, done, reset_keys, params)
         if with_obs:
             checksum = checksum + jnp.sum(flat_obs(states))
         return (states, key, checksum), (jnp.sum(reward), jnp.sum(done))

@@ -73,7 +73,8 @@ class HackMatrixEnv:
         # drops it, so each step builds one observation.
         next_state = self.engine.auto_reset(state_st, done, key_reset, self.params)
         next_obs = self.engine.flat_observation(next_state)
-        return next_obs, next_state, reward.astype(jnp.float32), done.astype(jnp.bool_), _info(state_st, breakdown)
+        ended = {"stage": state_st.stage, "score": state_st.player.score, "hp": state_st.player.hp}
+        return next_obs, next_state, reward.astype(jnp.float32), done.astype(jnp.bool_), _info(ended, breakdown)
 
     def batched_step(
         self, keys: jax.Array, states: Any, actions: jax.Array
@@ -102,25 +103,21 @@ class HackMatrixEnv:
         """
         split = jax.vmap(jax.random.split)(keys)
         key_step, key_reset = split[:, 0], split[:, 1]
-        states_st, _, reward, done, breakdown = self.engine.batched_step(
-            states, actions, key_step, self.params
+        # One pass of board generation for new stages and finished games together.
+        next_states, reward, done, breakdown, ended = self.engine.batched_step_auto_reset(
+            states, actions, key_step, key_reset, self.params
         )
-        next_states = self.engine.batched_auto_reset(states_st, done, key_reset, self.params)
         codes = jax.vmap(self.engine.observation_code)(next_states)
-        return codes, next_states, reward.astype(jnp.float32), done.astype(jnp.bool_), _info(states_st, breakdown)
+        return codes, next_states, reward.astype(jnp.float32), done.astype(jnp.bool_), _info(ended, breakdown)
 
     def decode_observation(self, codes: jax.Array) -> jax.Array:
         """(…, 1545) float32 observations of (…, 1545) int8 codes, exactly."""
         return self.engine.decode_observation(codes)
 
 
-def _info(stepped: Any, breakdown: dict[str, jax.Array]) -> dict[str, jax.Array]:
+def _info(ended: dict[str, jax.Array], breakdown: dict[str, jax.Array]) -> dict[str, jax.Array]:
     """``stage``, ``score``, ``hp`` of the post-step (pre-reset) state(s) and the 15 components."""
-    info = {
-        "stage": stepped.stage.astype(jnp.int32),
-        "score": stepped.player.score.astype(jnp.int32),
-        "hp": stepped.player.hp.astype(jnp.int32),
-    }
+    info = {key: ended[key].astype(jnp.int32) for key in INFO_STATE_KEYS}
     for name in REWARD_KEYS:
         info[name] = breakdown[name].astype(jnp.float32)
     return info

@@ -11,6 +11,7 @@ import jax.numpy as jnp
 
 from hackmatrix.domain import draws
 from hackmatrix.domain.batching import on_rows as _on_rows
+from hackmatrix.domain.batching import where_rows
 from hackmatrix.domain.constants import CORNERS, FIRST_PROGRAM_ACTION, NUM_STAGES
 from hackmatrix.domain.enemy_turn import batched_enemy_turn
 from hackmatrix.domain.events import Events
@@ -24,13 +25,13 @@ from hackmatrix.domain.player_action import direction_action
 from hackmatrix.domain.programs import program_action
 from hackmatrix.domain.rewards import RewardInputs, calculate_reward
 from hackmatrix.domain.siphon import siphon_action
-from hackmatrix.domain.stage import complete_stage, initialise_stage
+from hackmatrix.domain.stage import advance_stage, initialise_stage
 from hackmatrix.domain.state import EnvParams, EnvState, empty_state, select_state
 
 __all__ = [
     "EnvParams", "EnvState", "Observation", "reset", "step", "valid_actions", "observe",
     "flatten_observation", "flat_observation", "observation_code", "decode_observation",
-    "batched_reset", "batched_step",
+    "batched_reset", "batched_step", "batched_step_auto_reset",
     "batched_valid_actions", "auto_reset", "batched_auto_reset",
 ]
 
@@ -68,7 +69,8 @@ def auto_reset(state: EnvState, done: jax.Array, key: jax.Array, params: EnvPara
     return select_state(done, fresh, state.replace(undo_count=jnp.where(done, 0, state.undo_count)))
 
 
-def _new_game(key: jax.Array, params: EnvParams, needed: jax.Array) -> EnvState:
+def _new_game_base(key: jax.Array, params: EnvParams) -> tuple[EnvState, jax.Array]:
+    """A new game before its stage 1 is generated: (state, key of the generation)."""
     k_words, k_stage = jax.random.split(key)
     words = jax.random.bits(k_words, (2,))  # one hash site for both draws (draws.py)
     state = empty_state(params)
@@ -81,14 +83,12 @@ def _new_game(key: jax.Array, params: EnvParams, needed: jax.Array) -> EnvState:
         energy=jnp.where(bonus == 1, 11, 0).astype(jnp.int32),
         data_siphons=jnp.where(bonus == 2, 1, 0).astype(jnp.int32),
     )
-    state = state.replace(player=player, scheduled_interval=jnp.int32(12))
+    return state.replace(player=player, scheduled_interval=jnp.int32(12)), k_stage
+
+
+def _new_game(key: jax.Array, params: EnvParams, needed: jax.Array) -> EnvState:
+    state, k_stage = _new_game_base(key, params)
     return initialise_stage(state, k_stage, needed)
-
-
-
-
-
-
 
 
 def _player_actions(states: EnvState, actions: jax.Array, keys: jax.Array, params: EnvParams):
@@ -129,14 +129,13 @@ def _distance(state: EnvState) -> jax.Array:
     return exit_distance(state.board.block_kind > 0, p.row, p.col, state.exit_row, state.exit_col)
 
 
-def batched_step(
-    states: EnvState, actions: jax.Array, keys: jax.Array, params: EnvParams = DEFAULT_PARAMS
-) -> tuple[EnvState, Observation, jax.Array, jax.Array, dict[str, jax.Array]]:
-    """``step`` for a batch of environments (leading axis N), with batch-level shortcuts.
+def _step_before_generation(states: EnvState, actions: jax.Array, keys: jax.Array, params: EnvParams):
+    """The batched step with the boards of newly entered stages not yet generated.
 
-    Identical, environment by environment, to ``jax.vmap(step)``; stage generation,
-    which no environment needs on most steps, is skipped by a scalar conditional
-    instead of computed and discarded.
+    Returns (states, reward, done, breakdown, advance, k_stage): rows where
+    ``advance`` still need ``initialise_stage`` with their ``k_stage``. Nothing in
+    the rest of the step reads that board: a completed stage has no enemy turn, and
+    its reward uses the distance before the move (§3.3.2).
     """
     actions = jnp.asarray(actions, jnp.int32)
     split = jax.vmap(lambda k: jax.random.split(k, 3))(keys)
@@ -148,14 +147,7 @@ def batched_step(
     s = jax.vmap(select_state)(ev.success, acted, states)
 
     completes = ev.success & ev.exit_reached
-    core = _on_rows(
-        completes,
-        lambda rows, valid: jax.vmap(complete_stage, in_axes=(0, 0, None, 0))(rows[0], rows[1], params, valid),
-        (s.replace(undo=None), k_stage),
-        s.replace(undo=None),
-        width=GENERATION_WIDTH,
-    )
-    s = core.replace(undo=s.undo)
+    s, advance = jax.vmap(advance_stage, in_axes=(0, 0, None))(s, completes, params)
     runs_turn = ev.success & ev.ends_turn
     # Nearly every step some environment ends its turn; a scalar conditional would only
     # add the copies of its operands, so the gated enemy turn runs directly.
@@ -175,7 +167,56 @@ def batched_step(
     )
     reward, breakdown = jax.vmap(calculate_reward, in_axes=(0, 0, None))(ev, inputs, params)
     done = ~ev.success | died | won
+    return s, reward, done, breakdown, advance, k_stage
+
+
+def batched_step(
+    states: EnvState, actions: jax.Array, keys: jax.Array, params: EnvParams = DEFAULT_PARAMS
+) -> tuple[EnvState, Observation, jax.Array, jax.Array, dict[str, jax.Array]]:
+    """``step`` for a batch of environments (leading axis N), with batch-level shortcuts.
+
+    Identical, environment by environment, to ``jax.vmap(step)``; stage generation,
+    which few environments need on a step, runs on the gathered rows that need it.
+    """
+    s, reward, done, breakdown, advance, k_stage = _step_before_generation(states, actions, keys, params)
+    core = _on_rows(
+        advance,
+        lambda rows, valid: jax.vmap(initialise_stage)(rows[0], rows[1], valid),
+        (s.replace(undo=None), k_stage),
+        s.replace(undo=None),
+        width=GENERATION_WIDTH,
+    )
+    s = core.replace(undo=s.undo)
     return s, jax.vmap(observe)(s), reward, done, breakdown
+
+
+def batched_step_auto_reset(
+    states: EnvState, actions: jax.Array, keys: jax.Array, reset_keys: jax.Array,
+    params: EnvParams = DEFAULT_PARAMS,
+) -> tuple[EnvState, jax.Array, jax.Array, dict[str, jax.Array], dict[str, jax.Array]]:
+    """``batched_step`` then ``batched_auto_reset`` with ``reset_keys``, in one pass of
+    board generation: the rows entering a new stage and the finished rows (never the
+    same row) are gathered together, so a step pays its generation rounds once.
+
+    Returns (next states, reward, done, breakdown, ended): the same next states,
+    rewards, dones and breakdowns as the two calls, bit for bit; ``ended`` holds the
+    ``stage``, ``score`` and ``hp`` of the post-step states (before any reset), which
+    is all a caller can read of them here (the observation is of the next states).
+    """
+    s, reward, done, breakdown, advance, k_stage = _step_before_generation(states, actions, keys, params)
+    ended = {"stage": s.stage, "score": s.player.score, "hp": s.player.hp}
+
+    def generate(rows, valid):
+        st, k_st, k_reset, is_done = rows
+        fresh, k_fresh = jax.vmap(_new_game_base, in_axes=(0, None))(k_reset, params)
+        base = where_rows(is_done, fresh.replace(undo=None), st)
+        return jax.vmap(initialise_stage)(base, jnp.where(is_done[:, None], k_fresh, k_st), valid)
+
+    core = _on_rows(
+        advance | done, generate, (s.replace(undo=None), k_stage, reset_keys, done), s.replace(undo=None),
+        width=GENERATION_WIDTH,
+    )
+    return core.replace(undo=s.undo), reward, done, breakdown, ended
 
 
 def step(

@@ -164,16 +164,22 @@ def initialise_stage(state: EnvState, key: jax.Array, needed: jax.Array | bool =
     return place_transmissions(state, jnp.where(needed, state.stage, 0), False, False, k_trans)
 
 
-def complete_stage(state: EnvState, key: jax.Array, params: EnvParams, do: jax.Array) -> EnvState:
-    """§7.1 where ``do``: heal 1; stage 8 is victory (nothing generated); else advance and generate."""
+def advance_stage(state: EnvState, do: jax.Array, params: EnvParams) -> tuple[EnvState, jax.Array]:
+    """§7.1 where ``do``, up to the new board: heal 1 and, below stage 8, advance the
+    stage (and its interval, and the undo history if configured). Returns (state,
+    advance); where ``advance`` the caller must still ``initialise_stage`` it.
+    Nothing else of the step reads the new board, so a batch can generate it later."""
     hp = jnp.where(do, jnp.minimum(MAX_HP, state.player.hp + 1), state.player.hp)
-    healed = state.replace(player=state.player.replace(hp=hp))
     advance = do & (state.stage < NUM_STAGES)
     stage = jnp.where(advance, state.stage + 1, state.stage)
-    moved_on = initialise_stage(
-        healed.replace(stage=stage, scheduled_interval=13 - stage), key, advance
-    )
-    out = select_state(advance, moved_on, healed)
+    undo_count = state.undo_count
     if params.clear_undo_on_new_stage:
-        out = out.replace(undo_count=jnp.where(advance, 0, out.undo_count))
-    return out
+        undo_count = jnp.where(advance, 0, undo_count)
+    out = state.replace(
+        player=state.player.replace(hp=hp),
+        stage=stage,
+        scheduled_interval=jnp.where(advance, 13 - stage, state.scheduled_interval),
+        undo_count=undo_count,
+    )
+    return out, advance
+
