@@ -15,9 +15,10 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from hackmatrix.domain import draws
 from hackmatrix.domain.constants import (
-    ENEMY_MAX_HP, MAX_ENEMIES, MAX_HP, NUM_STAGES, PROGRAM_CREDITS, PROGRAM_ENERGY, Action,
-    EnemyType,
+    ENEMY_MAX_HP, MAX_ENEMIES, MAX_HP, MAX_TRANSMISSIONS, NUM_STAGES, PROGRAM_CREDITS,
+    PROGRAM_ENERGY, Action, EnemyType,
 )
 from hackmatrix.domain.events import no_events
 from hackmatrix.domain.grid import COLS, ROWS, in_bounds
@@ -90,9 +91,12 @@ def strike_targets(state: EnvState, program: jax.Array) -> tuple[jax.Array, jax.
     return hit & en.alive, damage
 
 
-def poly(enemies, key: jax.Array):
-    """POLY: every enemy becomes one of the three other types; damage taken carries over."""
-    shift = jax.random.randint(key, (MAX_ENEMIES,), 1, 4)
+def poly(enemies, words: jax.Array):
+    """POLY: every enemy becomes one of the three other types; damage taken carries over.
+
+    ``words``: (36,) random uint32, one per enemy slot.
+    """
+    shift = 1 + draws.below(words, 3)
     new_kind = (enemies.kind + shift) % 4
     hp = _MAX_HP[new_kind] - (_MAX_HP[enemies.kind] - enemies.hp)
     to_cryptog = enemies.alive & (new_kind == EnemyType.CRYPTOG)
@@ -131,11 +135,14 @@ def cell_kills(entries, cells: jax.Array) -> jax.Array:
     return jnp.sum((cells & has & ~entries.from_scheduled[first]).astype(jnp.int32))
 
 
-def warp_target(state: EnvState, key: jax.Array):
-    """WARP: a uniform entry of enemies (list order) + transmissions. Returns (is_enemy, row, col)."""
+def warp_target(state: EnvState, words: jax.Array):
+    """WARP: a uniform entry of enemies (list order) + transmissions. Returns (is_enemy, row, col).
+
+    ``words``: (72,) random uint32, one per entry.
+    """
     en, tr = state.enemies, state.transmissions
     targets = jnp.concatenate([en.alive, tr.alive])
-    t = jnp.argmax(jnp.where(targets, jax.random.uniform(key, targets.shape), -1.0))
+    t = jnp.argmax(jnp.where(targets, draws.unit(words), -1.0))
     is_enemy = t < MAX_ENEMIES
     ei = jnp.clip(t, 0, MAX_ENEMIES - 1)
     ti = jnp.clip(t - MAX_ENEMIES, 0, MAX_ENEMIES - 1)
@@ -155,7 +162,10 @@ def program_action(
     """
     if snap is None:
         snap = top_snapshot(state, params)
-    k_warp, k_poly = jax.random.split(key)
+    # One block of random words (one hash site, draws.py): one per WARP target, then one per enemy for POLY.
+    n_warp = MAX_ENEMIES + MAX_TRANSMISSIONS
+    words = jax.random.bits(key, (n_warp + MAX_ENEMIES,))
+    w_warp, w_poly = words[:n_warp], words[n_warp:]
 
     def is_(action: Action) -> jax.Array:
         return program == _p(action)
@@ -173,7 +183,7 @@ def program_action(
     en = en.replace(row=jnp.where(moves, new_row, en.row), col=jnp.where(moves, new_col, en.col))
 
     # POLY, then the strike family and D_BOM, then one sweep of the dead.
-    en = jax.tree_util.tree_map(lambda a, b: jnp.where(is_(Action.POLY), a, b), poly(en, k_poly), en)
+    en = jax.tree_util.tree_map(lambda a, b: jnp.where(is_(Action.POLY), a, b), poly(en, w_poly), en)
     hit, damage = strike_targets(s, program)
     bom_target, bom_splash = d_bom_target(s)
     is_bom = is_(Action.D_BOM)
@@ -191,7 +201,7 @@ def program_action(
 
     # CRASH and WARP remove by cell (one kill per cell and kind, judged by the first entry).
     ring = crash_ring(s) & is_(Action.CRASH)
-    warp_enemy, warp_row, warp_col = warp_target(s, k_warp)
+    warp_enemy, warp_row, warp_col = warp_target(s, w_warp)
     is_warp = is_(Action.WARP)
     warp_cell = (ROWS == warp_row) & (COLS == warp_col) & is_warp
     en_cells = ring | (warp_cell & warp_enemy)
