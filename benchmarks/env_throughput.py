@@ -13,7 +13,7 @@ step, then fresh games for the finished ones, with one pass of board generation 
 both, as the trainer runs it; a revision without it: batched_step, then
 batched_auto_reset); the flat observation of the new states (what a policy would
 read; summed into a checksum so XLA cannot drop it, ``--no-obs`` to leave it out).
-``--impl vmap`` steps with ``jax.vmap(env.step)`` and ``auto_reset`` instead.
+``--impl vmap`` steps with ``jax.vmap(env.step)``, then ``batched_auto_reset``.
 
 Per env count: lower and compile times of the jitted rollout, env steps/s (median of
 ``--repeats`` timed calls after one warm-up call, each ``block_until_ready``; fewer
@@ -48,7 +48,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--max-seconds", type=float, default=60.0,
                    help="stop timing an env count once its timed calls took this long (>= 1 call)")
     p.add_argument("--impl", choices=("batched", "vmap"), default="batched",
-                   help="batched: env.batched_step (default); vmap: jax.vmap(env.step)")
+                   help="batched: env.batched_step_auto_reset (default); vmap: jax.vmap(env.step)")
     p.add_argument("--no-obs", action="store_true", help="do not build the observation each step")
     p.add_argument("--sampler", choices=("index", "gumbel"), default="index",
                    help="index: k-th valid action for a uniform k (default); gumbel: masked categorical")

@@ -13,7 +13,7 @@ from hackmatrix.domain import bitboard as bb
 from hackmatrix.domain import draws
 from hackmatrix.domain.lists import occupancy
 from hackmatrix.domain.placement import place_transmissions
-from hackmatrix.domain.state import Board, EnvParams, EnvState, empty_board, select_state
+from hackmatrix.domain.state import Board, EnvParams, EnvState, empty_board
 
 _CORNERS = jnp.asarray(CORNERS)
 _SPAWN = jnp.asarray(PROGRAM_SPAWN)
