@@ -93,13 +93,13 @@ def policy_from_checkpoint(
 ) -> tuple[Any, Any]:
     """(TrainConfig, params) of a loaded checkpoint, params checked against the config's shape."""
     from hackmatrix.application.config import TrainConfig
-    from hackmatrix.application.network import ActorCritic, init_params
+    from hackmatrix.application.network import init_params, make_network
 
     values = metadata.get("resolved_config") or metadata.get("config")
     if not isinstance(values, Mapping):
         raise ValueError(f"checkpoint {origin!r} has no config in its metadata")
     config = TrainConfig.from_dict(values)
-    network = ActorCritic(hidden_dim=config.hidden_dim, num_layers=config.num_layers)
+    network = make_network(config.network, config.hidden_dim, config.num_layers)
     template = init_params(network, jax.random.PRNGKey(0))
     params = restore_tree(template, runner_state_dict(payload, origin)["params"], "params", origin)
     return config, params

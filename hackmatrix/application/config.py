@@ -19,6 +19,8 @@ import math
 from collections.abc import Mapping
 from typing import Any, Optional
 
+from hackmatrix.application.network import NETWORKS
+
 REFERENCE_BATCH = 256 * 128  # R of §5.5
 DEFAULT_MINIBATCHES = 4
 DEFAULT_EPOCHS = 4
@@ -64,9 +66,16 @@ class TrainConfig:
     max_grad_norm: float = 0.5
     hidden_dim: int = 256
     num_layers: int = 2
+    network: str = "mlp"  # NETWORKS: "mlp" is §5.2's network with Flax-default init
+    # Training features beyond §5 (off by default: the spec's PPO is the default).
+    anneal_lr: bool = False  # learning rate linearly to 0 over the run's gradient steps
+    ent_coef_final: Optional[float] = None  # entropy coef. linearly ent_coef -> this; None: constant
+    normalize_returns: bool = False  # rewards / running std of the discounted return
     log_interval: int = 10  # updates per compiled chunk
     seed: int = 0
-    eval_interval: int = 100  # kept for parity with the port; unused
+    eval_interval: int = 100  # updates between greedy evaluations (eval/*); 0: none
+    eval_episodes: int = 256  # games per evaluation
+    eval_seed: int = 0  # evaluation games come from a key stream training never draws
     save_interval: Optional[int] = None  # updates between checkpoints; None: every save_minutes
     save_minutes: float = 10.0
     checkpoint_dir: str = "checkpoints"  # relative: inside run_dir
@@ -248,7 +257,7 @@ def _check_types(cfg: TrainConfig) -> None:
 def _validate(cfg: TrainConfig) -> None:
     """Enforce observation-reward-metrics §5.6; each error names the field and value."""
     for name in ("num_envs", "num_steps", "hidden_dim", "num_layers", "log_interval",
-                 "total_timesteps", "eval_interval", "undo_depth", "keep_checkpoints"):
+                 "total_timesteps", "eval_episodes", "undo_depth", "keep_checkpoints"):
         value = getattr(cfg, name)
         if value < 1:
             raise ValueError(f"{name} must be >= 1, got {value}")
@@ -273,8 +282,15 @@ def _validate(cfg: TrainConfig) -> None:
         value = getattr(cfg, name)
         if not value >= 0.0:
             raise ValueError(f"{name} must be >= 0, got {value}")
-    if cfg.seed < 0:
-        raise ValueError(f"seed must be >= 0, got {cfg.seed}")
+    for name in ("seed", "eval_seed", "eval_interval"):
+        if getattr(cfg, name) < 0:
+            raise ValueError(f"{name} must be >= 0, got {getattr(cfg, name)}")
+    if cfg.ent_coef_final is not None and not (
+        math.isfinite(cfg.ent_coef_final) and cfg.ent_coef_final >= 0.0
+    ):
+        raise ValueError(f"ent_coef_final must be a finite number >= 0, got {cfg.ent_coef_final}")
+    if cfg.network not in NETWORKS:
+        raise ValueError(f"network must be one of {', '.join(NETWORKS)}, got {cfg.network!r}")
     # Divisibility runs on the resolved (possibly auto-scaled) value (§5.5, §5.6).
     batch = cfg.batch_size
     minibatches = cfg.resolved_num_minibatches

@@ -1,10 +1,12 @@
 """``python -m hackmatrix.application.evaluate CHECKPOINT``: how good is a trained policy?
 
 Plays ``--episodes`` fresh games with the checkpoint's policy (sampled, or
-``--greedy``) and the same games with a uniformly random valid policy, and prints
-one table: mean/std return, episode length, highest stage reached, win rate, the
-mean of each of the 15 reward components per episode and the shares of action
-types. ``--json PATH`` also writes the figures as JSON. Games are drawn from
+``--greedy``), and the same games with the scripted baseline (``scripted_policy``:
+what decent play from simple rules looks like) and a uniformly random valid policy,
+and prints one table: mean/std return, episode length, highest stage reached, the
+share of games reaching each stage, win rate, how games ended, the mean of each of
+the 15 reward components per episode, the shares of action types and the program
+uses per game. ``--json PATH`` also writes the figures as JSON. Games are drawn from
 ``--seed``: the same seed gives both policies the same first boards.
 """
 
@@ -22,13 +24,15 @@ from hackmatrix.application.checkpointing import policy_from_checkpoint
 from hackmatrix.application.evaluation import (
     ACTION_KINDS,
     DEFAULT_MAX_STEPS,
+    END_NAMES,
     MODE_GREEDY,
     MODE_RANDOM,
     MODE_SAMPLE,
+    MODE_SCRIPTED,
     run_episodes,
     summarize_detailed,
 )
-from hackmatrix.domain.constants import REWARD_KEYS
+from hackmatrix.domain.constants import NUM_STAGES, PROGRAM_NAMES, REWARD_KEYS
 
 PROG = "python -m hackmatrix.application.evaluate"
 ROWS = (
@@ -37,10 +41,15 @@ ROWS = (
     ("mean episode length", "mean_length"),
     ("highest stage reached", "highest_stage"),
     ("mean highest stage", "mean_highest_stage"),
+    *((f"reached stage {k}", f"reach_stage_{k}") for k in range(2, NUM_STAGES + 1)),
     ("win rate", "win_rate"),
     ("truncated (hit --max-steps)", "truncated_frac"),
+    *((f"ended: {name.replace('_', ' ')}", f"ends/{name}") for name in END_NAMES[1:]),
+    ("ended: death with siphon-spawned enemy", "ends/siphon_caused"),
     *((f"reward/{k} per episode", f"reward/{k}") for k in REWARD_KEYS),
     *((f"{kind} fraction", f"actions/{kind}_frac") for kind in ACTION_KINDS),
+    ("siphons per game", "per_game/siphons"),
+    *((f"{name} uses per game", f"programs/{name}") for name in PROGRAM_NAMES),
 )
 
 
@@ -84,11 +93,14 @@ def evaluate_checkpoint(
     payload: Mapping[str, Any], metadata: Mapping[str, Any], origin: str, *,
     episodes: int, greedy: bool, seed: int, max_steps: int,
 ) -> dict[str, Any]:
-    """Figures of the policy and of the random baseline on the same games."""
+    """Figures of the policy and of the two baselines on the same games."""
     config, params = policy_from_checkpoint(payload, metadata, origin)
     mode = MODE_GREEDY if greedy else MODE_SAMPLE
-    policy = summarize_detailed(run_episodes(params, config, episodes, mode, seed, max_steps))
-    random = summarize_detailed(run_episodes(params, config, episodes, MODE_RANDOM, seed, max_steps))
+
+    def figures(mode: int) -> dict[str, float]:
+        return summarize_detailed(run_episodes(params, config, episodes, mode, seed, max_steps))
+
+    policy, scripted, random = figures(mode), figures(MODE_SCRIPTED), figures(MODE_RANDOM)
     return {
         "checkpoint": origin,
         "update": metadata.get("update"),
@@ -98,6 +110,7 @@ def evaluate_checkpoint(
         "max_steps": max_steps,
         "policy_mode": "greedy" if greedy else "sampled",
         "policy": policy,
+        "scripted": scripted,
         "random": random,
     }
 
@@ -114,9 +127,10 @@ def render_table(results: Mapping[str, Any], width: int = 100) -> str:
     table = Table()
     table.add_column("metric")
     table.add_column(f"policy ({results['policy_mode']})", justify="right")
+    table.add_column("scripted", justify="right")
     table.add_column("random valid", justify="right")
     for label, key in ROWS:
-        table.add_row(label, f"{results['policy'][key]:.4g}", f"{results['random'][key]:.4g}")
+        table.add_row(label, *(f"{results[who][key]:.4g}" for who in ("policy", "scripted", "random")))
     console = Console(width=width, record=True, file=io.StringIO(), color_system=None)
     console.print(title, soft_wrap=True)
     console.print(table)

@@ -1,14 +1,29 @@
-"""Policy evaluation: greedy or sampled episodes of a trained policy, and a random baseline.
+"""Policy evaluation: greedy or sampled games of a trained policy, and the baselines.
 
-All three modes share one compiled program per (network shape, env, episodes, cap):
-the mode is a traced argument, so evaluating greedy, sampled and random costs one compile.
+Every mode (greedy, sampled, uniformly random valid, scripted) shares one compiled
+program per (network, env, episodes, cap): the mode is a traced argument picking a
+branch of a ``lax.switch``, so evaluating all of them costs one compile.
+
+Per game it records the return, length, highest stage, whether it was won, how it
+ended (won, killed with an enemy of each kind next to the player, killed with none
+next to the player, or still running at the cap), whether the death counts as caused
+by the player's own siphon (the ``siphon_death_penalty`` fired), the 15 reward
+components and how often each of the 28 actions was taken.
+
+The killer's kind is a choice this project made (the engine does not record who
+struck): the first live enemy, in list order, orthogonally next to the player once
+the fatal enemy turn is over. Every attack deals 1 damage from an adjacent cell
+(game-rules §5.5), so some enemy next to the player dealt the blow unless it moved
+away afterwards, which a virus can do only before attacking.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import partial
 from typing import Any
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -16,95 +31,165 @@ import numpy as np
 from hackmatrix.application import distribution
 from hackmatrix.application.config import TrainConfig
 from hackmatrix.application.env_wrapper import HackMatrixEnv
-from hackmatrix.application.network import ActorCritic, init_params
+from hackmatrix.application.network import init_params, make_network
 from hackmatrix.application.ppo import make_env
-from hackmatrix.domain.constants import NUM_STAGES, REWARD_KEYS
+from hackmatrix.domain.constants import (
+    ENEMY_NAMES,
+    FIRST_PROGRAM_ACTION,
+    NUM_ACTIONS,
+    NUM_STAGES,
+    PROGRAM_NAMES,
+    REWARD_KEYS,
+)
 
 DEFAULT_MAX_STEPS = 1000
-MODE_GREEDY, MODE_SAMPLE, MODE_RANDOM = 0, 1, 2
+MODE_GREEDY, MODE_SAMPLE, MODE_RANDOM, MODE_SCRIPTED = 0, 1, 2, 3
+MODE_NAMES = {MODE_GREEDY: "greedy", MODE_SAMPLE: "sampled", MODE_RANDOM: "random",
+              MODE_SCRIPTED: "scripted"}
+# Evaluation games come from fold_in(PRNGKey(seed), EVAL_STREAM): training draws its
+# games from PRNGKey(seed) split, never from this fold.
+EVAL_STREAM = 0x6576616C  # "eval"
+
+# How a game ended (``end`` per game).
+END_RUNNING, END_WON, END_UNSEEN = 0, 1, 2
+END_KILLED_BY = {name: 3 + i for i, name in enumerate(ENEMY_NAMES)}  # 3..6
+END_NAMES = ("running", "won", "killed_unseen", *(f"killed_by_{n}" for n in ENEMY_NAMES))
+
+
+def evaluation_key(seed: int) -> jax.Array:
+    """The key the evaluation games of ``seed`` are drawn from (a stream training never uses)."""
+    return jax.random.fold_in(jax.random.PRNGKey(seed), EVAL_STREAM)
+
+
+def _killer_kind(state: Any) -> jax.Array:
+    """Per game: the kind of the first live enemy orthogonally next to the player, or -1."""
+    enemies, player = state.enemies, state.player
+    dist = jnp.abs(enemies.row - player.row[:, None]) + jnp.abs(enemies.col - player.col[:, None])
+    adjacent = enemies.alive & (dist == 1)
+    first = jnp.argmax(adjacent, axis=1)
+    kind = jnp.take_along_axis(enemies.kind, first[:, None], axis=1)[:, 0]
+    return jnp.where(jnp.any(adjacent, axis=1), kind, -1)
+
+
+def _scripted_actions(states: Any, keys: jax.Array) -> jax.Array:
+    from hackmatrix.application.scripted_policy import batched_scripted_action
+
+    return batched_scripted_action(states, keys)
 
 
 @partial(jax.jit, static_argnums=(0, 1, 5, 6))
 def _run_episodes(
-    env: HackMatrixEnv, network: ActorCritic, params: Any, key: jax.Array, mode: jax.Array,
+    env: HackMatrixEnv, network: nn.Module, params: Any, key: jax.Array, mode: jax.Array,
     num_episodes: int, max_steps: int,
 ) -> dict[str, jax.Array]:
     """Play ``num_episodes`` games in parallel until each ends once or max_steps pass."""
+    engine, env_params = env.engine, env.params
     k_reset, k_loop = jax.random.split(key)
-    obs, state = jax.vmap(env.reset)(jax.random.split(k_reset, num_episodes))
+    state, _ = engine.batched_reset(jax.random.split(k_reset, num_episodes), env_params)
     zeros_f = jnp.zeros((num_episodes,), jnp.float32)
     zeros_i = jnp.zeros((num_episodes,), jnp.int32)
     active = jnp.ones((num_episodes,), jnp.bool_)
-    parts = {name: zeros_f for name in REWARD_KEYS}  # per-episode sums of each component
-    kinds = jnp.zeros((num_episodes, 3), jnp.int32)  # moves, siphons, programs taken
-    init = (state, obs, active, zeros_f, zeros_i, jnp.ones_like(zeros_i),
-            jnp.zeros((num_episodes,), jnp.bool_), parts, kinds, k_loop, jnp.int32(0))
+    parts = {name: zeros_f for name in REWARD_KEYS}  # per-game sums of each component
+    counts = jnp.zeros((num_episodes, NUM_ACTIONS), jnp.int32)  # times each action was taken
+    init = (state, active, zeros_f, zeros_i, state.stage.astype(jnp.int32), zeros_i,
+            parts, counts, k_loop, jnp.int32(0))
 
-    def policy(k_act, obs, mask):
-        logits, _ = network.apply(params, obs)
-        # The random baseline samples from equal logits: uniform over the valid actions.
-        logits = jnp.where(mode == MODE_RANDOM, jnp.zeros_like(logits), logits)
-        sampled = distribution.sample(k_act, logits, mask)
-        return jnp.where(mode == MODE_GREEDY, distribution.greedy(logits, mask), sampled)
+    def policy(k_act, state, mask):
+        def network_action(greedy: bool):
+            def act(_):
+                obs = jax.vmap(engine.flat_observation)(state)
+                logits, _ = network.apply(params, obs)
+                if greedy:
+                    return distribution.greedy(logits, mask)
+                return distribution.sample(k_act, logits, mask)
+            return act
+
+        def random_action(_):  # equal logits: uniform over the valid actions
+            return distribution.sample(k_act, jnp.zeros(mask.shape, jnp.float32), mask)
+
+        def scripted_action(_):
+            return _scripted_actions(state, jax.random.split(k_act, num_episodes))
+
+        branches = (network_action(True), network_action(False), random_action, scripted_action)
+        return jax.lax.switch(mode, branches, None).astype(jnp.int32)
 
     def cond(carry):
-        active, t = carry[2], carry[-1]
+        active, t = carry[1], carry[-1]
         return jnp.any(active) & (t < max_steps)
 
     def body(carry):
-        state, obs, active, ret, length, stage, won, parts, kinds, key, t = carry
+        state, active, ret, length, stage, end, parts, counts, key, t = carry
         key, k_act, k_env = jax.random.split(key, 3)
-        mask = jax.vmap(env.action_mask)(state)
-        action = policy(k_act, obs, mask)
-        obs, state, reward, done, info = env.batched_step(
-            jax.random.split(k_env, num_episodes), state, action
+        mask = engine.batched_valid_actions(state)
+        action = policy(k_act, state, mask)
+        # No auto-reset: a finished game goes on from its last state, its steps masked out.
+        new_state, _, reward, done, info = engine.batched_step(
+            state, action, jax.random.split(k_env, num_episodes), env_params
         )
         ret = ret + jnp.where(active, reward, 0.0)
         length = length + active.astype(jnp.int32)
-        stage = jnp.where(active, jnp.maximum(stage, info["stage"]), stage)
-        won = won | (active & done & (info["stage"] == NUM_STAGES) & (info["victory"] > 0))
+        stage = jnp.where(active, jnp.maximum(stage, new_state.stage), stage)
+        finished = active & done
+        won = finished & (new_state.stage == NUM_STAGES) & (info["victory"] > 0)
+        killer = _killer_kind(new_state)
+        how = jnp.where(won, END_WON, jnp.where(killer >= 0, 3 + killer, END_UNSEEN))
+        end = jnp.where(finished, how, end)
         parts = {k: v + jnp.where(active, info[k], 0.0) for k, v in parts.items()}
-        kind = jnp.where(action < 4, 0, jnp.where(action == 4, 1, 2))
-        kinds = kinds + (jax.nn.one_hot(kind, 3, dtype=jnp.int32) * active[:, None])
+        counts = counts + jax.nn.one_hot(action, NUM_ACTIONS, dtype=jnp.int32) * active[:, None]
         active = active & ~done
-        return state, obs, active, ret, length, stage, won, parts, kinds, key, t + 1
+        return new_state, active, ret, length, stage, end, parts, counts, key, t + 1
 
-    _, _, active, ret, length, stage, won, parts, kinds, _, _ = jax.lax.while_loop(
-        cond, body, init
-    )
-    return {"return": ret, "length": length, "stage": stage, "won": won, "truncated": active,
-            "breakdown": parts, "action_counts": kinds}
+    _, active, ret, length, stage, end, parts, counts, _, _ = jax.lax.while_loop(cond, body, init)
+    return {"return": ret, "length": length, "stage": stage, "won": end == END_WON,
+            "truncated": active, "end": end, "breakdown": parts, "action_counts": counts}
 
 
-def summarize(raw: dict[str, np.ndarray]) -> dict[str, float]:
-    """Host summary of per-episode arrays."""
+def summarize(raw: Mapping[str, Any]) -> dict[str, float]:
+    """Host summary of per-game arrays: return, length, stages, win rate, truncation."""
     returns = np.asarray(raw["return"], np.float64)
-    return {
+    stage = np.asarray(raw["stage"])
+    stats = {
         "num_episodes": float(returns.size),
         "mean_return": float(returns.mean()),
         "std_return": float(returns.std()),
         "mean_length": float(np.mean(raw["length"])),
-        "highest_stage": float(np.max(raw["stage"])),
-        "mean_highest_stage": float(np.mean(raw["stage"])),
+        "highest_stage": float(np.max(stage)),
+        "mean_highest_stage": float(np.mean(stage)),
         "win_rate": float(np.mean(raw["won"])),
         "truncated_frac": float(np.mean(raw["truncated"])),
     }
+    for k in range(2, NUM_STAGES + 1):
+        stats[f"reach_stage_{k}"] = float(np.mean(stage >= k))
+    return stats
 
 
 ACTION_KINDS = ("move", "siphon", "program")
 
 
-def summarize_detailed(raw: dict[str, Any]) -> dict[str, float]:
-    """``summarize`` plus, per episode, the mean of each of the 15 reward components
-    (``reward/<key>``) and the share of moves/siphons/programs among all actions
-    taken (``actions/<kind>_frac``)."""
+def summarize_detailed(raw: Mapping[str, Any]) -> dict[str, float]:
+    """``summarize`` plus, per game, the mean of each of the 15 reward components
+    (``reward/<key>``), the shares of moves/siphons/programs among all actions
+    (``actions/<kind>_frac``), how games ended (``ends/<how>``, shares of games, and
+    ``ends/siphon_caused``: deaths with the siphon-death penalty) and how often each
+    program was run per game (``programs/<NAME>``)."""
     stats = summarize(raw)
     for name in REWARD_KEYS:
         stats[f"reward/{name}"] = float(np.mean(np.asarray(raw["breakdown"][name], np.float64)))
-    counts = np.asarray(raw["action_counts"], np.float64).sum(axis=0)
-    total = max(counts.sum(), 1.0)
-    for i, kind in enumerate(ACTION_KINDS):
-        stats[f"actions/{kind}_frac"] = float(counts[i] / total)
+    counts = np.asarray(raw["action_counts"], np.float64)
+    per_action = counts.sum(axis=0)
+    kinds = (per_action[:4].sum(), per_action[4], per_action[FIRST_PROGRAM_ACTION:].sum())
+    total = max(per_action.sum(), 1.0)
+    for kind, count in zip(ACTION_KINDS, kinds, strict=True):
+        stats[f"actions/{kind}_frac"] = float(count / total)
+    games = max(counts.shape[0], 1)
+    stats["per_game/siphons"] = float(per_action[4] / games)
+    end = np.asarray(raw["end"])
+    for code, name in enumerate(END_NAMES):
+        stats[f"ends/{name}"] = float(np.mean(end == code))
+    siphon_death = np.asarray(raw["breakdown"]["siphon_death_penalty"]) < 0
+    stats["ends/siphon_caused"] = float(np.mean(siphon_death))
+    for i, name in enumerate(PROGRAM_NAMES):
+        stats[f"programs/{name}"] = float(per_action[FIRST_PROGRAM_ACTION + i] / games)
     return stats
 
 
@@ -112,16 +197,21 @@ def run_episodes(
     params: Any, config: TrainConfig, num_episodes: int, mode: int, seed: int,
     max_steps: int = DEFAULT_MAX_STEPS, env: HackMatrixEnv | None = None,
 ) -> dict[str, np.ndarray]:
-    """Per-episode host arrays: return, length, stage (highest), won, truncated,
-    breakdown (15 per-episode component sums) and action_counts ((E, 3) moves,
-    siphons, programs)."""
+    """Per-game host arrays: return, length, stage (highest), won, truncated, end (how
+    it ended, ``END_NAMES``), breakdown (15 per-game component sums) and
+    action_counts ((E, 28) times each action was taken). The games are those of
+    ``evaluation_key(seed)``: the same seed gives every mode the same first boards."""
     if not isinstance(num_episodes, int) or num_episodes < 1:
         raise ValueError(f"num_episodes must be an int >= 1, got {num_episodes!r}")
     if not isinstance(max_steps, int) or max_steps < 1:
         raise ValueError(f"max_steps must be an int >= 1, got {max_steps!r}")
+    if mode not in MODE_NAMES:
+        raise ValueError(f"mode must be one of {sorted(MODE_NAMES)}, got {mode!r}")
     env = make_env(config) if env is None else env
-    network = ActorCritic(hidden_dim=config.hidden_dim, num_layers=config.num_layers)
-    raw = _run_episodes(env, network, params, jax.random.PRNGKey(seed), jnp.int32(mode),
+    network = make_network(config.network, config.hidden_dim, config.num_layers)
+    if params is None:  # the baselines ignore the network
+        params = init_params(network, jax.random.PRNGKey(0))
+    raw = _run_episodes(env, network, params, evaluation_key(seed), jnp.int32(mode),
                         num_episodes, max_steps)
     return jax.device_get(raw)
 
@@ -140,13 +230,14 @@ def evaluate(
 
     Args:
       params: network parameters (as returned by TrainPolicy.run).
-      config: gives the network shape and env parameters.
+      config: gives the network and env parameters.
       greedy: argmax over masked logits if True, else sample.
-      seed: games are drawn from PRNGKey(seed): the same seed gives the same first boards.
-      max_steps: cap per episode; episodes still running are counted as truncated.
+      seed: games are drawn from ``evaluation_key(seed)``: the same seed gives the same
+        first boards.
+      max_steps: cap per game; games still running are counted as truncated.
     Returns:
       mean_return, std_return, mean_length, highest_stage, mean_highest_stage, win_rate
-      (stage 8 reached and the victory component paid), truncated_frac, num_episodes.
+      (stage 8 completed), truncated_frac, num_episodes, reach_stage_2..8.
     """
     mode = MODE_GREEDY if greedy else MODE_SAMPLE
     return summarize(run_episodes(params, config, num_episodes, mode, seed, max_steps, env))
@@ -160,7 +251,17 @@ def evaluate_random_policy(
     max_steps: int = DEFAULT_MAX_STEPS,
     env: HackMatrixEnv | None = None,
 ) -> dict[str, float]:
-    """The same statistics for a uniformly random valid policy, on the same seeds."""
-    network = ActorCritic(hidden_dim=config.hidden_dim, num_layers=config.num_layers)
-    params = init_params(network, jax.random.PRNGKey(0))  # ignored by the random mode
-    return summarize(run_episodes(params, config, num_episodes, MODE_RANDOM, seed, max_steps, env))
+    """The same statistics for a uniformly random valid policy, on the same games."""
+    return summarize(run_episodes(None, config, num_episodes, MODE_RANDOM, seed, max_steps, env))
+
+
+def evaluate_scripted_policy(
+    config: TrainConfig,
+    num_episodes: int = 100,
+    seed: int = 0,
+    *,
+    max_steps: int = DEFAULT_MAX_STEPS,
+    env: HackMatrixEnv | None = None,
+) -> dict[str, float]:
+    """The same statistics for the scripted baseline (``scripted_policy``), same games."""
+    return summarize(run_episodes(None, config, num_episodes, MODE_SCRIPTED, seed, max_steps, env))

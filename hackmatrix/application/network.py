@@ -8,6 +8,8 @@ import jax.numpy as jnp
 
 from hackmatrix.domain.constants import NUM_ACTIONS, OBS_FLAT_SIZE
 
+NETWORKS = ("mlp",)
+
 
 class ActorCritic(nn.Module):
     """Shared ReLU torso, Dense(28) actor logits and Dense(1) critic, flax default init.
@@ -28,6 +30,13 @@ class ActorCritic(nn.Module):
         logits = nn.Dense(self.num_actions)(x)
         value = jnp.squeeze(nn.Dense(1)(x), axis=-1)
         return logits, value
+
+
+def make_network(name: str = "mlp", hidden_dim: int = 256, num_layers: int = 2) -> nn.Module:
+    """The actor-critic called ``name`` (one of NETWORKS)."""
+    if name not in NETWORKS:
+        raise ValueError(f"network must be one of {', '.join(NETWORKS)}, got {name!r}")
+    return ActorCritic(hidden_dim=hidden_dim, num_layers=num_layers)
 
 
 def init_params(network: ActorCritic, key: jax.Array) -> dict:

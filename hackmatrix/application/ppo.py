@@ -15,6 +15,7 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import flax.linen as nn
 import optax
 from flax import struct
 
@@ -22,7 +23,8 @@ from hackmatrix.application import distribution, sharding
 from hackmatrix.application.config import TrainConfig
 from hackmatrix.application.env_wrapper import HackMatrixEnv
 from hackmatrix.application.metrics import rollout_metrics
-from hackmatrix.application.network import ActorCritic, init_params
+from hackmatrix.application.network import init_params
+from hackmatrix.application.network import make_network as build_network
 from hackmatrix.domain.constants import REWARD_KEYS
 from hackmatrix.domain.state import EnvParams
 
@@ -51,6 +53,15 @@ class StepStats(NamedTuple):
 
 
 @struct.dataclass
+class ReturnStats:
+    """Running mean/variance of the discounted return (for ``normalize_returns``)."""
+
+    count: jax.Array  # () float32, samples merged so far (starts at a tiny prior)
+    mean: jax.Array  # () float32
+    var: jax.Array  # () float32
+
+
+@struct.dataclass
 class RunnerState:
     """Everything carried from one update to the next."""
 
@@ -60,19 +71,77 @@ class RunnerState:
     obs: jax.Array  # (N, 1545) int8 code of the observation the next action is sampled from
     episode_return: jax.Array  # (N,) float32, undiscounted return so far
     episode_length: jax.Array  # (N,) int32, steps so far
+    discounted_return: jax.Array  # (N,) float32, sum of gamma^k r over the episode so far
+    return_stats: ReturnStats  # running statistics of discounted_return
+    update: jax.Array  # () int32, PPO updates done (drives the schedules)
     key: jax.Array  # PRNG key
 
 
-def make_network(config: TrainConfig) -> ActorCritic:
-    return ActorCritic(hidden_dim=config.hidden_dim, num_layers=config.num_layers)
+def make_network(config: TrainConfig) -> nn.Module:
+    """The actor-critic ``config.network`` names (``network.NETWORKS``)."""
+    return build_network(config.network, config.hidden_dim, config.num_layers)
+
+
+def total_gradient_steps(config: TrainConfig) -> int:
+    """Adam steps over the whole run (the learning-rate schedule's horizon)."""
+    return config.num_updates * config.gradient_steps
+
+
+def learning_rate_at(config: TrainConfig, gradient_step: jax.Array | int) -> jax.Array:
+    """The learning rate used at ``gradient_step``: constant, or linear to 0 (``anneal_lr``)."""
+    if not config.anneal_lr:
+        return jnp.float32(config.learning_rate)
+    frac = jnp.asarray(gradient_step, jnp.float32) / total_gradient_steps(config)
+    return jnp.float32(config.learning_rate) * jnp.clip(1.0 - frac, 0.0, 1.0)
+
+
+def ent_coef_at(config: TrainConfig, update: jax.Array | int) -> jax.Array:
+    """The entropy coefficient of update ``update`` (0-based): constant, or linear from
+    ``ent_coef`` to ``ent_coef_final`` over the run's updates."""
+    if config.ent_coef_final is None:
+        return jnp.float32(config.ent_coef)
+    frac = jnp.clip(jnp.asarray(update, jnp.float32) / config.num_updates, 0.0, 1.0)
+    return jnp.float32(config.ent_coef + (config.ent_coef_final - config.ent_coef) * frac)
 
 
 def make_optimizer(config: TrainConfig) -> optax.GradientTransformation:
-    """Global-norm clipping, then Adam(lr, b1 0.9, b2 0.999, eps 1e-8) (§5.1)."""
+    """Global-norm clipping, then Adam(lr, b1 0.9, b2 0.999, eps 1e-8) (§5.1); with
+    ``anneal_lr`` the learning rate falls linearly to 0 over the run's gradient steps."""
+    lr: Any = config.learning_rate
+    if config.anneal_lr:
+        lr = lambda count: learning_rate_at(config, count)  # noqa: E731
     return optax.chain(
         optax.clip_by_global_norm(config.max_grad_norm),
-        optax.adam(config.learning_rate, b1=0.9, b2=0.999, eps=1e-8),
+        optax.adam(lr, b1=0.9, b2=0.999, eps=1e-8),
     )
+
+
+RETURN_STATS_PRIOR = 1e-4  # pseudo-count of the initial (mean 0, var 1) estimate
+RETURN_SCALE_EPS = 1e-8
+
+
+def initial_return_stats() -> ReturnStats:
+    return ReturnStats(
+        count=jnp.float32(RETURN_STATS_PRIOR), mean=jnp.float32(0.0), var=jnp.float32(1.0)
+    )
+
+
+def merge_return_stats(stats: ReturnStats, samples: jax.Array) -> ReturnStats:
+    """``stats`` updated with every value of ``samples`` (parallel mean/variance merge)."""
+    x = samples.astype(jnp.float32).reshape(-1)
+    n = jnp.float32(x.size)
+    batch_mean = jnp.mean(x)
+    batch_var = jnp.mean(jnp.square(x - batch_mean))
+    total = stats.count + n
+    delta = batch_mean - stats.mean
+    mean = stats.mean + delta * n / total
+    m2 = stats.var * stats.count + batch_var * n + jnp.square(delta) * stats.count * n / total
+    return ReturnStats(count=total, mean=mean, var=m2 / total)
+
+
+def reward_scale(stats: ReturnStats) -> jax.Array:
+    """1 / std of the discounted return: rewards times this train the critic and actor."""
+    return jax.lax.rsqrt(stats.var + RETURN_SCALE_EPS)
 
 
 def make_env(config: TrainConfig, env_params: EnvParams | None = None) -> HackMatrixEnv:
@@ -108,6 +177,9 @@ def init_runner_state(
         obs=obs,
         episode_return=jnp.zeros((config.num_envs,), jnp.float32),
         episode_length=jnp.zeros((config.num_envs,), jnp.int32),
+        discounted_return=jnp.zeros((config.num_envs,), jnp.float32),
+        return_stats=initial_return_stats(),
+        update=jnp.int32(0),
         key=key,
     )
 
@@ -142,6 +214,14 @@ def compute_gae(
     return advantages, advantages + values
 
 
+def explained_variance(values: jax.Array, targets: jax.Array) -> jax.Array:
+    """1 - Var(targets - values) / Var(targets): 1 is a perfect critic, 0 no better than
+    a constant, negative worse; 0 when the targets are constant."""
+    var_targets = jnp.var(targets)
+    ev = 1.0 - jnp.var(targets - values) / jnp.maximum(var_targets, 1e-12)
+    return jnp.where(var_targets > 0.0, ev, 0.0)
+
+
 class LossInfo(NamedTuple):
     pg_loss: jax.Array
     vf_loss: jax.Array
@@ -168,7 +248,7 @@ def ppo_loss(
     batch: Minibatch,
     clip_eps: float,
     vf_coef: float,
-    ent_coef: float,
+    ent_coef: float | jax.Array,
 ) -> tuple[jax.Array, LossInfo]:
     """Clipped PPO loss with per-minibatch advantage normalisation and unclipped value loss."""
     logits, value = apply_fn(params, batch.obs)
@@ -232,7 +312,7 @@ def make_update_step(
         batched_mask = per_device(batched_mask)
 
     def env_step(carry, _):
-        params, env_state, obs, ep_return, ep_length, key = carry
+        params, env_state, obs, ep_return, ep_length, disc_return, key = carry
         key, k_action, k_env = jax.random.split(key, 3)
         mask = batched_mask(env_state)
         logits, value = policy(params, obs)
@@ -243,6 +323,8 @@ def make_update_step(
         )
         ep_return = ep_return + reward
         ep_length = ep_length + 1
+        disc_return = disc_return * config.gamma + reward
+        seen_return = disc_return
         stats = StepStats(
             finished_return=jnp.where(done, ep_return, 0.0),
             finished_length=jnp.where(done, ep_length, 0),
@@ -251,29 +333,34 @@ def make_update_step(
         )
         ep_return = jnp.where(done, 0.0, ep_return)
         ep_length = jnp.where(done, 0, ep_length)
+        disc_return = jnp.where(done, 0.0, disc_return)
         transition = Transition(obs, mask, action, log_prob, value, reward, done)
-        return (params, next_state, next_obs, ep_return, ep_length, key), (transition, stats)
+        carry = (params, next_state, next_obs, ep_return, ep_length, disc_return, key)
+        return carry, (transition, stats, seen_return)
 
     def minibatch_step(carry, batch: Minibatch):
-        params, opt_state = carry
+        params, opt_state, ent_coef = carry
         grad_fn = jax.value_and_grad(ppo_loss, has_aux=True)
-        (_, info), grads = grad_fn(
-            params, policy, batch, config.clip_eps, config.vf_coef, config.ent_coef
-        )
+        (_, info), grads = grad_fn(params, policy, batch, config.clip_eps, config.vf_coef, ent_coef)
         updates, opt_state = optimizer.update(grads, opt_state, params)
-        return (optax.apply_updates(params, updates), opt_state), info
+        grad_norm = optax.tree.norm(grads)  # before clipping
+        return (optax.apply_updates(params, updates), opt_state, ent_coef), (info, grad_norm)
 
     def update_step(runner: RunnerState) -> tuple[RunnerState, dict[str, jax.Array]]:
         key, k_rollout, k_epochs = jax.random.split(runner.key, 3)
-        carry = (runner.params, runner.env_state, runner.obs,
-                 runner.episode_return, runner.episode_length, k_rollout)
-        carry, (traj, stats) = jax.lax.scan(env_step, carry, None, num_steps)
-        params, env_state, obs, ep_return, ep_length, _ = carry
+        carry = (runner.params, runner.env_state, runner.obs, runner.episode_return,
+                 runner.episode_length, runner.discounted_return, k_rollout)
+        carry, (traj, stats, seen_returns) = jax.lax.scan(env_step, carry, None, num_steps)
+        params, env_state, obs, ep_return, ep_length, disc_return, _ = carry
 
+        return_stats = merge_return_stats(runner.return_stats, seen_returns)
+        scale = reward_scale(return_stats) if config.normalize_returns else jnp.float32(1.0)
         _, last_value = policy(params, obs)
         advantages, targets = compute_gae(
-            traj.reward, traj.value, traj.done, last_value, config.gamma, config.gae_lambda
+            traj.reward * scale, traj.value, traj.done, last_value, config.gamma,
+            config.gae_lambda,
         )
+        ent_coef = ent_coef_at(config, runner.update)
         flat = Minibatch(
             obs=traj.obs, mask=traj.mask, action=traj.action, log_prob=traj.log_prob,
             advantage=advantages, target=targets,
@@ -300,14 +387,21 @@ def make_update_step(
             )
             return jax.lax.scan(minibatch_step, carry, shuffled)
 
-        (params, opt_state), loss_info = jax.lax.scan(
-            epoch, (params, runner.opt_state), jax.random.split(k_epochs, update_epochs)
+        (params, opt_state, _), (loss_info, grad_norms) = jax.lax.scan(
+            epoch, (params, runner.opt_state, ent_coef), jax.random.split(k_epochs, update_epochs)
         )
         metrics = {
             f"train/{name}": jnp.mean(getattr(loss_info, name))
             for name in ("pg_loss", "vf_loss", "ent_loss", "entropy", "total_loss",
                          "approx_kl", "clip_frac")
         }
+        metrics["train/grad_norm"] = jnp.mean(grad_norms)
+        metrics["train/explained_variance"] = explained_variance(traj.value, targets)
+        metrics["train/learning_rate"] = learning_rate_at(
+            config, runner.update * num_minibatches * update_epochs
+        )
+        metrics["train/ent_coef"] = ent_coef
+        metrics["train/return_std"] = jnp.sqrt(return_stats.var)
         # Ratio on the first minibatch of the first epoch: exactly 1 (README decision 9).
         metrics["debug/first_minibatch_ratio_max_dev"] = loss_info.ratio_max_dev[0, 0]
         metrics.update(
@@ -319,7 +413,8 @@ def make_update_step(
         )
         new_runner = RunnerState(
             params=params, opt_state=opt_state, env_state=env_state, obs=obs,
-            episode_return=ep_return, episode_length=ep_length, key=key,
+            episode_return=ep_return, episode_length=ep_length, discounted_return=disc_return,
+            return_stats=return_stats, update=runner.update + 1, key=key,
         )
         return new_runner, metrics
 

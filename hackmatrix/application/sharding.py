@@ -30,7 +30,9 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 AXIS = "envs"
 # RunnerState fields with a leading env axis (split across devices); the rest is replicated.
-BATCHED_FIELDS = ("env_state", "obs", "episode_return", "episode_length")
+BATCHED_FIELDS = (
+    "env_state", "obs", "episode_return", "episode_length", "discounted_return",
+)
 
 
 def make_mesh(num_devices: int | None = None) -> Mesh:

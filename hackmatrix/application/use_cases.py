@@ -18,7 +18,13 @@ import numpy as np
 from hackmatrix.application import sharding
 from hackmatrix.application.checkpointing import restore_tree, runner_payload, runner_state_dict
 from hackmatrix.application.config import TrainConfig
-from hackmatrix.application.evaluation import evaluate, evaluate_random_policy
+from hackmatrix.application.evaluation import (
+    MODE_GREEDY,
+    evaluate,
+    evaluate_random_policy,
+    run_episodes,
+    summarize_detailed,
+)
 from hackmatrix.application.metrics import PPO_METRIC_KEYS, host_records
 from hackmatrix.application.ports import CheckpointStore, MetricsLogger, ResumableLogger
 from hackmatrix.application.ppo import (
@@ -72,7 +78,11 @@ def _program_key(cfg: TrainConfig, env: Any, mesh: Any = None) -> tuple[Any, ...
         cfg.num_envs, cfg.num_steps, cfg.learning_rate, cfg.gamma, cfg.gae_lambda,
         cfg.resolved_num_minibatches, cfg.resolved_update_epochs, cfg.clip_eps, cfg.vf_coef,
         cfg.ent_coef, cfg.max_grad_norm, cfg.hidden_dim, cfg.num_layers, cfg.log_interval,
-        cfg.track_breakdown, env, mesh,
+        cfg.track_breakdown, cfg.network, cfg.anneal_lr, cfg.ent_coef_final,
+        cfg.normalize_returns,
+        # The schedules' horizon is the run's length in updates.
+        cfg.num_updates if (cfg.anneal_lr or cfg.ent_coef_final is not None) else None,
+        env, mesh,
     )
 
 
@@ -253,6 +263,8 @@ class TrainPolicy:
         stopping = False
         while done_updates < total_updates and not stopping:
             n = min(cfg.log_interval, total_updates - done_updates)
+            if cfg.eval_interval:  # a chunk ends on every evaluation update
+                n = min(n, cfg.eval_interval - done_updates % cfg.eval_interval)
             if self.before_chunk is not None:
                 runner = self.before_chunk(done_updates, runner)
             start = time.perf_counter()
@@ -266,6 +278,9 @@ class TrainPolicy:
             )
             records = [(env_steps + (i + 1) * cfg.batch_size, r) for i, (_, r) in enumerate(records)]
             bad = _first_non_finite(metrics, n, bool(params_finite))
+            if bad is None and self.is_primary and _evaluation_due(cfg, done_updates + n,
+                                                                   total_updates):
+                records[-1][1].update(evaluation_metrics(cfg, env, runner.params))
             for step, record in records[: n if bad is None else bad] if self.is_primary else ():
                 self.logger.log_metrics(record, step=step)
             if bad is not None:
@@ -343,6 +358,30 @@ class TrainPolicy:
         path = self.checkpoints.save(env_steps, runner_payload(runner), metadata)
         _log.info("checkpoint saved: %s (update %d)", path, done_updates)
         return path
+
+
+EVAL_MAX_STEPS = 1000  # cap per evaluation game (greedy policies can loop)
+EVAL_KEYS = ("mean_return", "mean_highest_stage", "win_rate", "mean_length",
+             "truncated_frac", "actions/siphon_frac", "actions/program_frac",
+             "per_game/siphons", "ends/siphon_caused")
+
+
+def _evaluation_due(cfg: TrainConfig, done_updates: int, total_updates: int) -> bool:
+    """Evaluate after every ``eval_interval``-th update and after the last one."""
+    if not cfg.eval_interval:
+        return False
+    return done_updates % cfg.eval_interval == 0 or done_updates == total_updates
+
+
+def evaluation_metrics(cfg: TrainConfig, env: Any, params: Any) -> dict[str, float]:
+    """``eval/*`` of ``cfg.eval_episodes`` greedy games on the fixed evaluation games of
+    ``cfg.eval_seed`` (``evaluation.evaluation_key``: a key stream training never draws)."""
+    params = jax.device_get(params)
+    raw = run_episodes(params, cfg, cfg.eval_episodes, MODE_GREEDY, cfg.eval_seed,
+                       EVAL_MAX_STEPS, env)
+    stats = summarize_detailed(raw)
+    keys = EVAL_KEYS + tuple(k for k in stats if k.startswith("reach_stage_"))
+    return {f"eval/{key.split('/')[-1]}": stats[key] for key in keys}
 
 
 def _first_non_finite(metrics: Mapping[str, np.ndarray], n: int, params_finite: bool) -> int | None:

@@ -19,13 +19,14 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
 from hackmatrix.application import distribution
 from hackmatrix.application.checkpointing import policy_from_checkpoint
 from hackmatrix.application.config import TrainConfig
-from hackmatrix.application.network import ActorCritic
+from hackmatrix.application.network import make_network
 from hackmatrix.application.render import render_frame
 from hackmatrix.domain import env as engine
 from hackmatrix.domain.constants import REWARD_KEYS
@@ -37,7 +38,7 @@ DEFAULT_MAX_STEPS = 500
 
 
 @partial(jax.jit, static_argnums=(0,))
-def _policy(network: ActorCritic, params: Any, state: Any, key: jax.Array, greedy: jax.Array):
+def _policy(network: nn.Module, params: Any, state: Any, key: jax.Array, greedy: jax.Array):
     obs = engine.flat_observation(state)
     mask = engine.valid_actions(state)
     logits, _ = network.apply(params, obs)
@@ -59,7 +60,7 @@ def play(
     """Yield the frames of one episode: the start, then one per step."""
     env_params = EnvParams(undo_depth=config.undo_depth,
                            clear_undo_on_new_stage=config.clear_undo_on_new_stage)
-    network = ActorCritic(hidden_dim=config.hidden_dim, num_layers=config.num_layers)
+    network = make_network(config.network, config.hidden_dim, config.num_layers)
     key = jax.random.PRNGKey(seed)
     key, k_reset = jax.random.split(key)
     state = engine.reset(k_reset, env_params)[0] if start is None else start

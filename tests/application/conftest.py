@@ -7,7 +7,8 @@ import pytest
 from hackmatrix.application.config import TrainConfig
 from tests.application.fakes import FakeCheckpointStore, RecordingLogger
 
-TINY = dict(num_envs=8, num_steps=16, hidden_dim=32, log_interval=2, seed=0)
+# eval_interval 0: no in-training evaluation (tested on its own in test_train_eval.py).
+TINY = dict(num_envs=8, num_steps=16, hidden_dim=32, log_interval=2, seed=0, eval_interval=0)
 
 
 @pytest.fixture(scope="session")

@@ -41,6 +41,7 @@ KEY_METRICS = (
 )
 RETURN_KEY = "train/mean_episode_return"
 SPS_KEY = "train/steps_per_second"
+EVAL_STAGE_KEY = "eval/mean_highest_stage"
 
 
 def format_duration(seconds: float) -> str:
@@ -161,6 +162,14 @@ class StdoutLogger:
             self._show_live(step, summary)
         else:
             self._console.print(summary, soft_wrap=True)
+        if EVAL_STAGE_KEY in metrics:
+            self._console.print(
+                f"evaluation at update {self._updates} (greedy, fixed games): mean highest stage "
+                f"{float(metrics[EVAL_STAGE_KEY]):.2f} | win rate "
+                f"{float(metrics.get('eval/win_rate', float('nan'))):.3f} | return "
+                f"{float(metrics.get('eval/mean_return', float('nan'))):.2f}",
+                soft_wrap=True,
+            )
         if self._table_every and self._updates % self._table_every == 0:
             self._console.print(self._table(metrics, step))
 
