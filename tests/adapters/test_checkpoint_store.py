@@ -263,11 +263,76 @@ def test_cli_resume_uses_the_checkpoint_settings_under_file_env_and_flags(tmp_pa
     assert source.resume.path == path and source.resume.step == 96
 
 
-def test_cli_resume_of_nothing_exits_2_naming_it(tmp_path, capsys):
+def test_cli_resume_of_nothing_exits_2_naming_it_in_one_line(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
         parse_command_line(["--resume", str(tmp_path / "none")], {})
     assert exit_info.value.code == 2
-    assert f"--resume '{tmp_path / 'none'}': no such checkpoint file or folder" in capsys.readouterr().err
+    assert capsys.readouterr().err == (
+        f"python -m hackmatrix.application.train: error: --resume '{tmp_path / 'none'}': "
+        "no such checkpoint file or folder\n"
+    )
+
+
+def _crafted(tmp_path, folder: str, victim, **metadata_extra):
+    """A checkpoint (valid digest: anyone can write one) whose metadata points at ``victim``."""
+    config = {"num_envs": 4, "num_steps": 8, "hidden_dim": 16, "run_dir": str(victim),
+              "checkpoint_dir": str(victim / "checkpoints"), "keep_checkpoints": 1,
+              "logger": "mlflow", "mlflow_tracking_uri": f"sqlite:///{victim}/mlflow.db",
+              "compilation_cache_dir": str(victim / "cache"), "future_setting": 1}
+    store = MsgpackCheckpointStore(tmp_path / folder)
+    return store.save(96, _payload(1.0), {**_metadata(96), "config": config, **metadata_extra})
+
+
+def test_checkpoint_metadata_decides_no_output_location(tmp_path, caplog):
+    """run_dir, checkpoint_dir, keep_checkpoints and non-hyperparameters of the metadata are
+    dropped; the run folder is the one the checkpoint sits in."""
+    victim = tmp_path / "victim"
+    path = _crafted(tmp_path, "dl/checkpoints", victim)
+    point = read_resume_point(path, None, "checkpoints")
+    assert point.config == {"num_envs": 4, "num_steps": 8, "hidden_dim": 16,
+                            "run_dir": str(tmp_path / "dl")}
+    assert "ignoring unknown setting(s) in its metadata: compilation_cache_dir, future_setting, " \
+        "logger, mlflow_tracking_uri" in caplog.text
+    _, _, source = parse_command_line(["--resume", path], {})
+    config, tracking = source.load(), source.tracking()
+    assert (config.run_dir, config.checkpoint_dir, config.keep_checkpoints) == (
+        str(tmp_path / "dl"), "checkpoints", 3)
+    assert tracking["backends"] == ["stdout"] and tracking["mlflow_tracking_uri"] is None
+    assert source.runtime()["compilation_cache_dir"] is None
+    # The user's own command still decides everything.
+    _, _, source = parse_command_line(
+        ["--resume", path, "--run-dir", str(tmp_path / "mine"), "--keep-checkpoints", "1"], {})
+    assert (source.load().run_dir, source.load().keep_checkpoints) == (str(tmp_path / "mine"), 1)
+
+
+def test_a_checkpoint_outside_a_checkpoints_folder_starts_a_fresh_run_folder(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    path = _crafted(tmp_path, "Downloads", tmp_path / "victim")  # metadata names it "victim"
+    _, _, source = parse_command_line(["--resume", path], {})
+    run_dir = source.load().run_dir
+    assert run_dir.startswith("runs" + os.sep) and not (tmp_path / run_dir).exists()
+
+
+def test_a_larger_keep_checkpoints_of_the_metadata_is_kept_a_smaller_one_is_not(tmp_path):
+    store = MsgpackCheckpointStore(tmp_path / "a" / "checkpoints")
+    for keep, expected in ((10, 10), (1, 3), (True, 3), ("9", 3)):
+        config = {"num_envs": 4, "keep_checkpoints": keep}
+        path = store.save(32, _payload(1.0), {**_metadata(32), "config": config})
+        assert parse_command_line(["--resume", path], {})[2].load().keep_checkpoints == expected
+
+
+@pytest.mark.parametrize("bad_id", ["../../victim", "/etc/passwd", "a b", "", "x" * 200, 7])
+def test_a_tracker_id_that_is_not_a_plain_identifier_is_refused(tmp_path, bad_id):
+    path = _crafted(tmp_path, "r/checkpoints", tmp_path / "v", trackers={"mlflow_run_id": bad_id})
+    with pytest.raises(ValueError, match=r"tracker id mlflow_run_id=.* is not a plain identifier"):
+        read_resume_point(path, None, "checkpoints")
+
+
+def test_plain_tracker_ids_pass_and_other_tracker_keys_are_dropped(tmp_path):
+    trackers = {"wandb_run_id": "a1b2c3d4", "mlflow_run_id": "0" * 32, "dir": "/victim"}
+    path = _crafted(tmp_path, "r/checkpoints", tmp_path / "v", trackers=trackers)
+    point = read_resume_point(path, None, "checkpoints")
+    assert point.trackers == {"wandb_run_id": "a1b2c3d4", "mlflow_run_id": "0" * 32}
 
 
 def test_metrics_file_is_cut_back_to_the_checkpoint_step_on_resume(tmp_path):
