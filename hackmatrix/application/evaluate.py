@@ -13,12 +13,12 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from hackmatrix.application.checkpointing import policy_from_checkpoint
+from hackmatrix.application.errors import report
 from hackmatrix.application.evaluation import (
     ACTION_KINDS,
     DEFAULT_MAX_STEPS,
@@ -135,15 +135,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             seed=args.seed, max_steps=args.max_steps,
         )
     except (ValueError, OSError) as error:  # bad checkpoint/scenario, unwritable output
-        print(f"{PROG}: error: {error}", file=sys.stderr)
-        return 2
+        return report(PROG, error)
     print(render_table(results), end="")
     if args.json:
         try:
             Path(args.json).write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
         except OSError as error:
-            print(f"{PROG}: error: cannot write --json {args.json!r}: {error}", file=sys.stderr)
-            return 2
+            return report(PROG, f"cannot write --json {args.json!r}: {error}")
         print(f"written: {args.json}")
     return 0
 
