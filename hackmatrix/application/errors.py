@@ -8,9 +8,10 @@ without a traceback.
 
 from __future__ import annotations
 
+import argparse
 import logging
 import sys
-from typing import IO
+from typing import IO, NoReturn
 
 EXIT_USAGE = 2
 _log = logging.getLogger("hackmatrix")
@@ -32,3 +33,11 @@ def report(prog: str, error: BaseException | str, stream: IO[str] | None = None)
         _log.debug("%s failed", prog, exc_info=error)  # the traceback, for --debug logging
     print(f"{prog}: error: {one_line(error)}", file=stream if stream is not None else sys.stderr)
     return EXIT_USAGE
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """``argparse.ArgumentParser`` whose errors (unknown flag, bad value) are the same one
+    line ``<prog>: error: <message>`` and exit status 2, without the usage block."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {one_line(message)}\n")

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from hackmatrix.application.checkpointing import policy_from_checkpoint
-from hackmatrix.application.errors import report
+from hackmatrix.application.errors import ArgumentParser, report
 from hackmatrix.application.evaluation import (
     ACTION_KINDS,
     DEFAULT_MAX_STEPS,
@@ -64,8 +64,8 @@ def _seed(text: str) -> int:
     return value
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+def build_parser() -> ArgumentParser:
+    parser = ArgumentParser(
         prog=PROG, description=__doc__.split("\n\n")[1], allow_abbrev=False
     )
     parser.add_argument("checkpoint", metavar="CHECKPOINT", help="checkpoint file (ckpt-*.msgpack)")

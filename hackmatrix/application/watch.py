@@ -25,7 +25,7 @@ import jax.numpy as jnp
 from hackmatrix.application import distribution
 from hackmatrix.application.checkpointing import policy_from_checkpoint
 from hackmatrix.application.config import TrainConfig
-from hackmatrix.application.errors import report
+from hackmatrix.application.errors import ArgumentParser, report
 from hackmatrix.application.network import ActorCritic
 from hackmatrix.application.render import render_frame
 from hackmatrix.domain import env as engine
@@ -104,8 +104,8 @@ def _int_at_least(minimum: int) -> Callable[[str], int]:
     return parse
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[1],
+def build_parser() -> ArgumentParser:
+    parser = ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[1],
                                      allow_abbrev=False)
     parser.add_argument("checkpoint", metavar="CHECKPOINT", help="checkpoint file (ckpt-*.msgpack)")
     parser.add_argument("--seed", type=_int_at_least(0), default=0,

@@ -71,9 +71,13 @@ def test_evaluate_bad_input_exits_2_naming_it(tmp_path, capsys):
     bad.write_bytes(b"\x00\x01garbage")
     assert evaluate.main([str(bad)]) == 2
     assert f"checkpoint '{bad}' is" in capsys.readouterr().err
-    with pytest.raises(SystemExit):
+    with pytest.raises(SystemExit) as exit_info:
         evaluate.main([str(bad), "--episodes", "0"])
-    assert "--episodes: must be an integer >= 1, got '0'" in capsys.readouterr().err
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err == (  # one line, no usage block
+        "python -m hackmatrix.application.evaluate: error: "
+        "argument --episodes: must be an integer >= 1, got '0'\n"
+    )
 
 
 @pytest.fixture(scope="module")

@@ -64,6 +64,25 @@ def _in_tmp(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # a default runs/<timestamp> would land here
 
 
+# ---- settings ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--num-envs", "abc"], "argument --num-envs: bad value for num_envs in flag --num-envs: "
+                                "'abc' (num_envs must be int, got 'abc')"),
+        (["--num-env", "8"], "unrecognized arguments: --num-env 8"),
+        (["--num-envs", "-8"], "num_envs must be >= 1, got -8"),
+    ],
+    ids=["bad-value", "unknown-flag", "invalid-config"],
+)
+def test_bad_settings_exit_2_with_one_line(tmp_path, capsys, argv, message):
+    assert main(argv) == 2
+    assert _one_error_line(capsys.readouterr().err) == message
+    assert list(tmp_path.iterdir()) == []
+
+
 # ---- untrusted checkpoints ------------------------------------------------------------
 
 

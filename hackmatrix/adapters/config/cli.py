@@ -29,7 +29,7 @@ from hackmatrix.adapters.config.sources import (
 )
 from hackmatrix.adapters.runtime import check_distributed_settings
 from hackmatrix.application.config import FIELD_DEFAULTS, FIELD_TYPES, TrainConfig
-from hackmatrix.application.errors import EXIT_USAGE, report
+from hackmatrix.application.errors import EXIT_USAGE, ArgumentParser, report
 
 PROG = "python -m hackmatrix.application.train"
 SETTING_METAVARS = {
@@ -67,9 +67,9 @@ def _default_text(key: str, default: Any) -> str:
     return repr(default) if isinstance(default, str) else str(default)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser() -> ArgumentParser:
     """The argparse parser; every option's help shows its default and env variable."""
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog=PROG,
         usage="%(prog)s [--config PATH] [--resume PATH|latest] [--<setting> VALUE ...]  (see --help)",
         description=(
