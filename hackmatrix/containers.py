@@ -4,8 +4,11 @@
 where the ``TrainConfig`` comes from); hyperparameters reach the use case as a
 typed ``TrainConfig`` through the ``ConfigSource`` port. Every tracker is wrapped
 in ``ResilientLogger`` so a failing one is dropped instead of stopping training.
-Tracker SDKs are imported by the adapters' constructors, so a stdout run never
-loads wandb or mlflow.
+Tracker policy: a tracker that cannot start is skipped with one warning naming it
+and the error, and training goes on with the others; when none of the selected
+trackers starts, ``TrackerStartError`` stops the run before training. Tracker SDKs
+are imported by the adapters' constructors, so a stdout run never loads wandb or
+mlflow.
 
 Config layout (``strict=True``: a missing key is an error)::
 
@@ -22,6 +25,10 @@ multi-process run only process 0 logs and writes checkpoints; the other processe
 get a ``NullLogger`` and a read-only checkpoint store (for ``--resume``).
 
 Checkpoints go to ``<run_dir>/<checkpoint_dir>`` through ``MsgpackCheckpointStore``.
+``start_training`` builds a run in an order that leaves nothing behind on an expected
+failure: the resume is checked against the config first (reading only), then the
+checkpoint store, then the trackers; folders created by a start that fails are
+removed again.
 A resumed run (``resume.path`` set) continues the trackers' runs: wandb with
 ``resume="allow"`` and the saved id, mlflow in the saved run, and the stdout tracker
 appends to ``metrics.jsonl`` after dropping lines past the checkpoint's step.
@@ -29,8 +36,11 @@ appends to ``metrics.jsonl`` after dropping lines past the checkpoint's step.
 
 from __future__ import annotations
 
+import logging
 import os
+import shutil
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from dependency_injector import containers, providers
@@ -52,9 +62,12 @@ from hackmatrix.adapters.logging.resilient import ResilientLogger
 from hackmatrix.adapters.logging.stdout import StdoutLogger
 from hackmatrix.adapters.logging.wandb_logger import WandbLogger
 from hackmatrix.adapters.runtime import JaxRuntime, setup_jax_runtime
+from hackmatrix.application.errors import TrackerStartError, one_line
 from hackmatrix.application.ports import MetricsLogger
 from hackmatrix.application.sharding import make_mesh
-from hackmatrix.application.use_cases import TrainPolicy
+from hackmatrix.application.use_cases import TrainPolicy, check_resumable
+
+_log = logging.getLogger("hackmatrix.tracking")
 
 
 def mapping_source(values: Mapping[str, Any]) -> LayeredConfigSource:
@@ -62,11 +75,33 @@ def mapping_source(values: Mapping[str, Any]) -> LayeredConfigSource:
     return LayeredConfigSource([MappingConfigSource(values)])
 
 
-def composite_of(
+def start_trackers(
     names: Sequence[str], trackers: Mapping[str, Callable[[], MetricsLogger]]
-) -> CompositeLogger:
-    """Build only the named trackers, in the given order, behind one logger."""
-    return CompositeLogger([trackers[name]() for name in names])
+) -> MetricsLogger:
+    """Build only the named trackers, in the given order: one alone, several behind a
+    ``CompositeLogger``.
+
+    A tracker that cannot start is skipped with ONE warning naming it and the error
+    while the others go on; when none starts, ``TrackerStartError`` names them all.
+    """
+    started: list[MetricsLogger] = []
+    failures: list[str] = []
+    for name in names:
+        try:
+            started.append(trackers[name]())
+        except Exception as error:  # noqa: BLE001 - any start-up failure of one tracker
+            message = one_line(error)
+            if not isinstance(error, TrackerStartError):
+                message = f"could not start the {name} tracker: {message}"
+            failures.append(message)
+    if not started:
+        raise TrackerStartError(
+            failures[0] if len(failures) == 1 else "no tracker could start: " + "; ".join(failures)
+        )
+    for message in failures:
+        _log.warning("%s; training goes on with the other tracker(s)", message)
+    return started[0] if len(names) == 1 else CompositeLogger(started)
+
 
 
 def writable_checkpoint_store(directory: str, keep: int) -> MsgpackCheckpointStore:
@@ -140,16 +175,11 @@ class Container(containers.DeclarativeContainer):
     wandb = providers.Singleton(ResilientLogger, wandb_tracker.provider, name="wandb")
     mlflow = providers.Singleton(ResilientLogger, mlflow_tracker.provider, name="mlflow")
 
-    tracker = providers.Selector(
-        config.tracking.backend,
-        stdout=stdout,
-        wandb=wandb,
-        mlflow=mlflow,
-        composite=providers.Singleton(
-            composite_of,
-            config.tracking.backends,
-            providers.Dict(stdout=stdout.provider, wandb=wandb.provider, mlflow=mlflow.provider),
-        ),
+    # The selected trackers; one that cannot start is skipped (none: TrackerStartError).
+    tracker = providers.Singleton(
+        start_trackers,
+        config.tracking.backends,
+        providers.Dict(stdout=stdout.provider, wandb=wandb.provider, mlflow=mlflow.provider),
     )
 
     # Process 0 logs; the others of a multi-process run stay silent.
@@ -187,6 +217,51 @@ class Container(containers.DeclarativeContainer):
         mesh=mesh,
         is_primary=jax_runtime.provided.is_primary,
     )
+
+
+def _first_missing(path: str | Path) -> Path | None:
+    """The outermost folder of ``path`` that does not exist yet (None: it all exists)."""
+    current = Path(os.path.abspath(path))
+    missing = None
+    while not os.path.lexists(current):
+        missing = current
+        if current.parent == current:
+            break
+        current = current.parent
+    return missing
+
+
+def start_training(container: Container) -> TrainPolicy:
+    """The run's ``TrainPolicy``, built so that an expected failure leaves nothing behind.
+
+    1. A resume is checked against the config (the checkpoint is read, nothing is
+       written): a checkpoint of another network shape fails here.
+    2. The checkpoint store: folder created, checked writable, stale temp files removed.
+    3. The trackers (see ``start_trackers``).
+
+    If 2 or 3 fails, the folders this call created (the run folder, the checkpoint
+    folder, missing parents) are removed again; existing files are never touched.
+
+    Raises:
+      ValueError (bad or incompatible checkpoint, unwritable checkpoint folder),
+      OSError (a run folder that cannot be created), TrackerStartError (no tracker).
+    """
+    config = container.train_config()
+    resume = container.config.resume.path()
+    if resume is not None and resume != "latest":
+        check_resumable(config, checkpoint_store_for(resume), resume)
+    if not container.jax_runtime().is_primary:
+        return container.train_policy()  # writes nothing
+    folders = (config.run_dir, container.checkpoint_directory())
+    created = {top for folder in folders if folder and (top := _first_missing(folder))}
+    try:
+        container.checkpoint_store()
+        container.metrics_logger()
+        return container.train_policy()
+    except BaseException:
+        for top in created:
+            shutil.rmtree(top, ignore_errors=True)
+        raise
 
 
 NO_RESUME: dict[str, Any] = {"path": None, "step": None, "wandb_run_id": None, "mlflow_run_id": None}

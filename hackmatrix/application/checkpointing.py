@@ -63,7 +63,8 @@ def restore_tree(template: Any, state: Any, what: str, origin: str) -> Any:
                 f"network/config needs {want_shape} (incompatible network shape: check "
                 "hidden_dim and num_layers)"
             )
-        want_dtype = np.asarray(want).dtype
+        # Templates may be shape-only (jax.ShapeDtypeStruct, from jax.eval_shape).
+        want_dtype = np.dtype(want.dtype) if hasattr(want, "dtype") else np.asarray(want).dtype
         if got.dtype != want_dtype:
             raise ValueError(
                 f"checkpoint {origin!r}: {what}{path} has dtype {got.dtype}, expected {want_dtype}"

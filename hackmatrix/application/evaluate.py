@@ -15,12 +15,12 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from hackmatrix.application.checkpointing import policy_from_checkpoint
+from hackmatrix.application.errors import ArgumentParser, report
 from hackmatrix.application.evaluation import (
     ACTION_KINDS,
     DEFAULT_MAX_STEPS,
@@ -73,8 +73,8 @@ def _seed(text: str) -> int:
     return value
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+def build_parser() -> ArgumentParser:
+    parser = ArgumentParser(
         prog=PROG, description=__doc__.split("\n\n")[1], allow_abbrev=False
     )
     parser.add_argument("checkpoint", metavar="CHECKPOINT", help="checkpoint file (ckpt-*.msgpack)")
@@ -149,15 +149,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             seed=args.seed, max_steps=args.max_steps,
         )
     except (ValueError, OSError) as error:  # bad checkpoint/scenario, unwritable output
-        print(f"{PROG}: error: {error}", file=sys.stderr)
-        return 2
+        return report(PROG, error)
     print(render_table(results), end="")
     if args.json:
         try:
             Path(args.json).write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
         except OSError as error:
-            print(f"{PROG}: error: cannot write --json {args.json!r}: {error}", file=sys.stderr)
-            return 2
+            return report(PROG, f"cannot write --json {args.json!r}: {error}")
         print(f"written: {args.json}")
     return 0
 

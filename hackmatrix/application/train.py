@@ -8,6 +8,12 @@ Ctrl-C (SIGINT) or SIGTERM stops training after the current chunk, saves a
 checkpoint and exits with status 128 + the signal number (130 for Ctrl-C);
 ``--resume latest`` continues. Training that diverges (a NaN/inf loss or
 parameter) exits with status 1 and a message naming the update.
+
+Expected failures print one line ``<prog>: error: <message>`` and exit with status 2,
+without a traceback: bad settings, a missing, corrupted or incompatible checkpoint
+(another network shape: refused before anything is written), a run or checkpoint
+folder that cannot be written (read-only, full disk), no tracker able to start, and a
+checkpoint save failing mid-run (earlier checkpoints and logged metrics are kept).
 """
 
 from __future__ import annotations
@@ -22,12 +28,16 @@ PROG = "python -m hackmatrix.application.train"
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one training job configured from flags, ``HACKMATRIX_*`` env vars and a file."""
+    from hackmatrix.application.errors import TrackerStartError, report
     from hackmatrix.application.sharding import check_batch_fits
     from hackmatrix.application.use_cases import NonFiniteTrainingError
-    from hackmatrix.containers import create_container
+    from hackmatrix.containers import create_container, start_training
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    container = create_container(argv)
+    try:
+        container = create_container(argv)  # bad settings: one line, exit 2
+    except SystemExit as stop:  # also --help (0): main() returns the status
+        return stop.code if isinstance(stop.code, int) else 2
     # First: jax.distributed (multi-host) must start before any other JAX call.
     runtime = container.jax_runtime()
     try:
@@ -35,9 +45,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         config = container.train_config().auto_scale_for_batch_size()
         num_envs = config.num_envs
         check_batch_fits(num_envs, mesh, config.minibatch_size)
-    except ValueError as error:
-        print(f"{PROG}: error: {error}", file=sys.stderr)
-        return 2
+        policy = start_training(container)  # nothing is left behind when this fails
+    except (ValueError, OSError, TrackerStartError) as error:
+        return report(PROG, error)
     if runtime.is_primary:
         print(
             f"devices: {mesh.size} x {mesh.devices.flat[0].platform} across "
@@ -46,10 +56,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             flush=True,
         )
     try:
-        result = container.train_policy().run()  # run() closes the tracker(s), also on errors
+        result = policy.run()  # run() closes the tracker(s), also on errors
     except NonFiniteTrainingError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
+    except (ValueError, OSError) as error:  # e.g. a full disk at a save: earlier ones are kept
+        return report(PROG, error)
     if result.interrupted_by is not None:
         where = result.checkpoints[-1] if result.checkpoints else result.resumed_from
         message = (

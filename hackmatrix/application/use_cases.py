@@ -37,7 +37,8 @@ from hackmatrix.application.ppo import (
 from hackmatrix.domain.state import EnvParams
 
 __all__ = [
-    "NonFiniteTrainingError", "TrainPolicy", "TrainResult", "evaluate", "evaluate_random_policy",
+    "NonFiniteTrainingError", "TrainPolicy", "TrainResult", "check_resumable", "evaluate",
+    "evaluate_random_policy",
 ]
 
 _log = logging.getLogger("hackmatrix.train")
@@ -215,15 +216,8 @@ class TrainPolicy:
                 raise ValueError("--resume latest: no checkpoint found to resume from")
             path = latest
         payload, metadata = self.checkpoints.load(path)
-        state = runner_state_dict(payload, path)
-        try:
-            updates, env_steps = int(metadata["update"]), int(metadata["env_steps"])
-            saved_envs = int(metadata["num_envs"])
-        except (KeyError, TypeError, ValueError) as error:
-            raise ValueError(f"checkpoint {path!r} lacks training metadata ({error!r})") from None
-        params = restore_tree(runner.params, state["params"], "params", path)
-        if saved_envs == cfg.num_envs:
-            restored = restore_tree(runner, state, "runner state", path)
+        params, restored, updates, env_steps, saved_envs = _restored(cfg, runner, payload, metadata, path)
+        if restored is not None:
             return restored, updates, env_steps, path
         message = (
             f"resuming {path!r} with num_envs={cfg.num_envs} (checkpoint: {saved_envs}): "
@@ -382,6 +376,47 @@ def evaluation_metrics(cfg: TrainConfig, env: Any, params: Any) -> dict[str, flo
     stats = summarize_detailed(raw)
     keys = EVAL_KEYS + tuple(k for k in stats if k.startswith("reach_stage_"))
     return {f"eval/{key.split('/')[-1]}": stats[key] for key in keys}
+
+
+def _restored(
+    cfg: TrainConfig, template: Any, payload: Mapping[str, Any], metadata: Mapping[str, Any],
+    path: str,
+) -> tuple[Any, Any, int, int, int]:
+    """(params, runner or None, updates, env_steps, saved num_envs) of a loaded checkpoint.
+
+    The runner is restored only when the checkpoint has ``cfg.num_envs`` games (else
+    None: the caller keeps the weights only). ValueError names the checkpoint and the
+    first mismatching leaf.
+    """
+    state = runner_state_dict(payload, path)
+    try:
+        updates, env_steps = int(metadata["update"]), int(metadata["env_steps"])
+        saved_envs = int(metadata["num_envs"])
+    except (KeyError, TypeError, ValueError) as error:
+        raise ValueError(f"checkpoint {path!r} lacks training metadata ({error!r})") from None
+    params = restore_tree(template.params, state["params"], "params", path)
+    restored = None
+    if saved_envs == cfg.num_envs:
+        restored = restore_tree(template, state, "runner state", path)
+    return params, restored, updates, env_steps, saved_envs
+
+
+def check_resumable(
+    config: TrainConfig, checkpoints: CheckpointStore, path: str,
+    env_params: EnvParams | None = None,
+) -> None:
+    """Raise the ValueError that resuming from ``path`` would raise, before anything runs.
+
+    Reads the checkpoint and compares it with a shape-only template of the runner
+    (``jax.eval_shape``: nothing is compiled or computed), so a checkpoint of another
+    network shape is refused before a run folder, a tracker or a checkpoint folder is
+    created.
+    """
+    cfg = config.auto_scale_for_batch_size()
+    env = make_env(cfg, env_params)
+    template = jax.eval_shape(lambda: init_runner_state(cfg, env))
+    payload, metadata = checkpoints.load(path)
+    _restored(cfg, template, payload, metadata, path)
 
 
 def _first_non_finite(metrics: Mapping[str, np.ndarray], n: int, params_finite: bool) -> int | None:

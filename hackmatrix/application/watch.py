@@ -26,6 +26,7 @@ import jax.numpy as jnp
 from hackmatrix.application import distribution
 from hackmatrix.application.checkpointing import policy_from_checkpoint
 from hackmatrix.application.config import TrainConfig
+from hackmatrix.application.errors import ArgumentParser, report
 from hackmatrix.application.network import make_network
 from hackmatrix.application.render import render_frame
 from hackmatrix.domain import env as engine
@@ -104,8 +105,8 @@ def _int_at_least(minimum: int) -> Callable[[str], int]:
     return parse
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[1],
+def build_parser() -> ArgumentParser:
+    parser = ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[1],
                                      allow_abbrev=False)
     parser.add_argument("checkpoint", metavar="CHECKPOINT", help="checkpoint file (ckpt-*.msgpack)")
     parser.add_argument("--seed", type=_int_at_least(0), default=0,
@@ -127,12 +128,16 @@ def load_scenario(path: str, config: TrainConfig) -> Any:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as error:
         raise ValueError(f"cannot read scenario {path!r}: {error}") from None
+    except ValueError as error:  # not UTF-8
+        raise ValueError(f"scenario {path!r} is not UTF-8 text: {error}") from None
     try:
         scenario = Scenario.from_json(text)
-    except ValueError as error:
+        return build(scenario, EnvParams(undo_depth=config.undo_depth,
+                                         clear_undo_on_new_stage=config.clear_undo_on_new_stage))
+    # Out-of-range integers (OverflowError), odd shapes (TypeError, KeyError) and deep
+    # nesting (RecursionError) are bad files too, not crashes.
+    except (ValueError, TypeError, KeyError, OverflowError, RecursionError) as error:
         raise ValueError(f"scenario {path!r}: {error}") from None
-    return build(scenario, EnvParams(undo_depth=config.undo_depth,
-                                     clear_undo_on_new_stage=config.clear_undo_on_new_stage))
 
 
 def run(payload: Mapping[str, Any], metadata: Mapping[str, Any], origin: str,
@@ -163,8 +168,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         payload, metadata = load_checkpoint(args.checkpoint)
         return run(payload, metadata, args.checkpoint, args)
     except (ValueError, OSError) as error:  # bad checkpoint/scenario, unwritable output
-        print(f"{PROG}: error: {error}", file=sys.stderr)
-        return 2
+        return report(PROG, error)
 
 
 if __name__ == "__main__":

@@ -47,7 +47,7 @@ def test_store_implements_the_port_and_round_trips_arrays_and_metadata(tmp_path)
     assert w.dtype == np.float32 and w.shape == (3, 2) and float(w[2, 1]) == 1.5
     assert payload["runner"]["key"].tolist() == [0, 42]
     assert payload["runner"]["key"].dtype == np.uint32
-    assert metadata == {**_metadata(64, trackers={"wandb_run_id": "abc"}), "format_version": 1}
+    assert metadata == {**_metadata(64, trackers={"wandb_run_id": "abc"}), "format_version": 2}
     assert store.latest() == path
 
 
@@ -109,10 +109,89 @@ def test_truncated_file_raises_a_value_error_naming_the_path(tmp_path):
 
 def test_another_format_version_is_refused_by_number(tmp_path):
     path = tmp_path / checkpoint_name(32)
-    document = {"magic": msgpack_store.MAGIC, "format_version": 2, "metadata": "{}", "payload": {}}
+    document = {"magic": msgpack_store.MAGIC, "format_version": 3, "metadata": "{}", "payload": {}}
     path.write_bytes(serialization.msgpack_serialize(document))
-    with pytest.raises(ValueError, match=rf"'{path}' has format version 2; .* reads format 1"):
+    with pytest.raises(ValueError, match=rf"'{path}' has format version 3; .* reads formats 1, 2"):
         MsgpackCheckpointStore(tmp_path).load(str(path))
+
+
+def test_a_format_1_checkpoint_without_a_digest_still_loads(tmp_path):
+    """Runs saved before the digest was added can still be evaluated and resumed."""
+    path = tmp_path / checkpoint_name(32)
+    document = {"magic": msgpack_store.MAGIC, "format_version": 1,
+                "metadata": json.dumps({**_metadata(32), "format_version": 1}),
+                "payload": _payload(1.5)}
+    path.write_bytes(serialization.msgpack_serialize(document))
+    payload, metadata = MsgpackCheckpointStore(tmp_path).load(str(path))
+    assert float(payload["runner"]["params"]["w"][1, 1]) == 1.5 and metadata["env_steps"] == 32
+
+
+def test_a_flipped_bit_in_the_arrays_is_refused_by_the_checksum(tmp_path):
+    store = MsgpackCheckpointStore(tmp_path)
+    path = store.save(32, _payload(1.5), _metadata(32))
+    data = bytearray(open(path, "rb").read())
+    where = bytes(data).index(np.full((3, 2), 1.5, np.float32).tobytes())  # inside w's data
+    data[where + 2] ^= 0x01  # 1.5 -> a slightly different float: decodes fine without a digest
+    bad = tmp_path / "flipped.msgpack"
+    bad.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match=rf"checkpoint '{bad}' is corrupted \(checksum mismatch"):
+        store.load(str(bad))
+    assert float(store.load(path)[0]["runner"]["params"]["w"][0, 0]) == 1.5
+
+
+def test_every_single_bit_flip_anywhere_in_the_file_is_refused(tmp_path):
+    """Marker, version, metadata, arrays or the digest itself: no flip loads."""
+    store = MsgpackCheckpointStore(tmp_path)
+    good = open(store.save(32, _payload(1.5), _metadata(32)), "rb").read()
+    bad = tmp_path / "bad.msgpack"
+    loaded = []
+    for where in range(len(good)):
+        for bit in (0x01, 0x80):
+            data = bytearray(good)
+            data[where] ^= bit
+            bad.write_bytes(bytes(data))
+            try:
+                store.load(str(bad))
+            except ValueError as error:
+                assert "bad.msgpack" in str(error)
+            else:
+                loaded.append((where, bit))
+    assert loaded == []
+
+
+def test_opening_the_folder_for_writing_removes_only_stale_temp_files(tmp_path):
+    """A kill mid-save leaves ``.tmp-*``; the next run's start-up removes it and nothing else."""
+    folder = tmp_path / "checkpoints"
+    store = MsgpackCheckpointStore(folder)
+    kept = store.save(32, _payload(1.0), _metadata(32))
+    stale = [folder / ".tmp-k3_9zq0a.msgpack", folder / ".probe-abcd1234"]
+    others = [folder / ".tmp-notes.txt", folder / ".tmp-ABCDEFGH.msgpack", folder / "tmp-x1234567.msgpack",
+              folder / "notes.txt"]
+    for path in stale + others:
+        path.write_bytes(b"half a checkpoint")
+    (folder / ".tmp-dir12345.msgpack").mkdir()  # a folder with the pattern's name: left alone
+    store.ensure_writable()
+    remaining = sorted(p.name for p in folder.iterdir())
+    assert remaining == sorted([checkpoint_name(32), ".tmp-dir12345.msgpack", *(p.name for p in others)])
+    assert store.load(kept)[1]["env_steps"] == 32
+
+
+def test_a_full_disk_during_a_save_names_the_checkpoint_and_keeps_the_errno(tmp_path, monkeypatch):
+    import errno
+
+    store = MsgpackCheckpointStore(tmp_path)
+    good = store.save(32, _payload(1.0), _metadata(32))
+
+    def no_space(handle, data):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(MsgpackCheckpointStore, "_write", staticmethod(no_space))
+    with pytest.raises(OSError) as error:
+        store.save(64, _payload(2.0), _metadata(64))
+    assert error.value.errno == errno.ENOSPC
+    assert f"cannot save checkpoint {tmp_path / checkpoint_name(64)}: No space left" in str(error.value)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [checkpoint_name(32)]
+    assert store.load(good)[1]["env_steps"] == 32
 
 
 @pytest.mark.parametrize(
@@ -184,11 +263,76 @@ def test_cli_resume_uses_the_checkpoint_settings_under_file_env_and_flags(tmp_pa
     assert source.resume.path == path and source.resume.step == 96
 
 
-def test_cli_resume_of_nothing_exits_2_naming_it(tmp_path, capsys):
+def test_cli_resume_of_nothing_exits_2_naming_it_in_one_line(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
         parse_command_line(["--resume", str(tmp_path / "none")], {})
     assert exit_info.value.code == 2
-    assert f"--resume '{tmp_path / 'none'}': no such checkpoint file or folder" in capsys.readouterr().err
+    assert capsys.readouterr().err == (
+        f"python -m hackmatrix.application.train: error: --resume '{tmp_path / 'none'}': "
+        "no such checkpoint file or folder\n"
+    )
+
+
+def _crafted(tmp_path, folder: str, victim, **metadata_extra):
+    """A checkpoint (valid digest: anyone can write one) whose metadata points at ``victim``."""
+    config = {"num_envs": 4, "num_steps": 8, "hidden_dim": 16, "run_dir": str(victim),
+              "checkpoint_dir": str(victim / "checkpoints"), "keep_checkpoints": 1,
+              "logger": "mlflow", "mlflow_tracking_uri": f"sqlite:///{victim}/mlflow.db",
+              "compilation_cache_dir": str(victim / "cache"), "future_setting": 1}
+    store = MsgpackCheckpointStore(tmp_path / folder)
+    return store.save(96, _payload(1.0), {**_metadata(96), "config": config, **metadata_extra})
+
+
+def test_checkpoint_metadata_decides_no_output_location(tmp_path, caplog):
+    """run_dir, checkpoint_dir, keep_checkpoints and non-hyperparameters of the metadata are
+    dropped; the run folder is the one the checkpoint sits in."""
+    victim = tmp_path / "victim"
+    path = _crafted(tmp_path, "dl/checkpoints", victim)
+    point = read_resume_point(path, None, "checkpoints")
+    assert point.config == {"num_envs": 4, "num_steps": 8, "hidden_dim": 16,
+                            "run_dir": str(tmp_path / "dl")}
+    assert "ignoring unknown setting(s) in its metadata: compilation_cache_dir, future_setting, " \
+        "logger, mlflow_tracking_uri" in caplog.text
+    _, _, source = parse_command_line(["--resume", path], {})
+    config, tracking = source.load(), source.tracking()
+    assert (config.run_dir, config.checkpoint_dir, config.keep_checkpoints) == (
+        str(tmp_path / "dl"), "checkpoints", 3)
+    assert tracking["backends"] == ["stdout"] and tracking["mlflow_tracking_uri"] is None
+    assert source.runtime()["compilation_cache_dir"] is None
+    # The user's own command still decides everything.
+    _, _, source = parse_command_line(
+        ["--resume", path, "--run-dir", str(tmp_path / "mine"), "--keep-checkpoints", "1"], {})
+    assert (source.load().run_dir, source.load().keep_checkpoints) == (str(tmp_path / "mine"), 1)
+
+
+def test_a_checkpoint_outside_a_checkpoints_folder_starts_a_fresh_run_folder(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    path = _crafted(tmp_path, "Downloads", tmp_path / "victim")  # metadata names it "victim"
+    _, _, source = parse_command_line(["--resume", path], {})
+    run_dir = source.load().run_dir
+    assert run_dir.startswith("runs" + os.sep) and not (tmp_path / run_dir).exists()
+
+
+def test_a_larger_keep_checkpoints_of_the_metadata_is_kept_a_smaller_one_is_not(tmp_path):
+    store = MsgpackCheckpointStore(tmp_path / "a" / "checkpoints")
+    for keep, expected in ((10, 10), (1, 3), (True, 3), ("9", 3)):
+        config = {"num_envs": 4, "keep_checkpoints": keep}
+        path = store.save(32, _payload(1.0), {**_metadata(32), "config": config})
+        assert parse_command_line(["--resume", path], {})[2].load().keep_checkpoints == expected
+
+
+@pytest.mark.parametrize("bad_id", ["../../victim", "/etc/passwd", "a b", "", "x" * 200, 7])
+def test_a_tracker_id_that_is_not_a_plain_identifier_is_refused(tmp_path, bad_id):
+    path = _crafted(tmp_path, "r/checkpoints", tmp_path / "v", trackers={"mlflow_run_id": bad_id})
+    with pytest.raises(ValueError, match=r"tracker id mlflow_run_id=.* is not a plain identifier"):
+        read_resume_point(path, None, "checkpoints")
+
+
+def test_plain_tracker_ids_pass_and_other_tracker_keys_are_dropped(tmp_path):
+    trackers = {"wandb_run_id": "a1b2c3d4", "mlflow_run_id": "0" * 32, "dir": "/victim"}
+    path = _crafted(tmp_path, "r/checkpoints", tmp_path / "v", trackers=trackers)
+    point = read_resume_point(path, None, "checkpoints")
+    assert point.trackers == {"wandb_run_id": "a1b2c3d4", "mlflow_run_id": "0" * 32}
 
 
 def test_metrics_file_is_cut_back_to_the_checkpoint_step_on_resume(tmp_path):

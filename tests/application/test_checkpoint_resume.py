@@ -82,7 +82,9 @@ def test_checkpoint_holds_the_update_config_and_tracker_ids(resumed):
     assert metadata["resolved_config"]["num_minibatches"] == 4
     assert metadata["trackers"] == {"wandb_run_id": "run-7"}
     assert set(payload["runner"]) == {"params", "opt_state", "env_state", "obs",
-                                      "episode_return", "episode_length", "key"}
+                                      "episode_return", "episode_length", "discounted_return",
+                                      "return_stats", "update", "key"}
+    assert int(payload["runner"]["update"]) == 3
     assert payload["runner"]["obs"].shape == (8, 1545)
 
 

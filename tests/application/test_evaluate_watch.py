@@ -71,9 +71,13 @@ def test_evaluate_bad_input_exits_2_naming_it(tmp_path, capsys):
     bad.write_bytes(b"\x00\x01garbage")
     assert evaluate.main([str(bad)]) == 2
     assert f"checkpoint '{bad}' is" in capsys.readouterr().err
-    with pytest.raises(SystemExit):
+    with pytest.raises(SystemExit) as exit_info:
         evaluate.main([str(bad), "--episodes", "0"])
-    assert "--episodes: must be an integer >= 1, got '0'" in capsys.readouterr().err
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err == (  # one line, no usage block
+        "python -m hackmatrix.application.evaluate: error: "
+        "argument --episodes: must be an integer >= 1, got '0'\n"
+    )
 
 
 @pytest.fixture(scope="module")
@@ -117,3 +121,38 @@ def test_watch_bad_scenario_exits_2_naming_the_file(checkpoint, tmp_path, capsys
     bad.write_text('{"player": {"row": 9, "col": 0}}')
     assert watch.main([checkpoint, "--scenario", str(bad)]) == 2
     assert f"scenario '{bad}':" in capsys.readouterr().err
+
+
+def _huge_credits() -> str:
+    data = json.loads(SCENARIO.read_text())
+    data["player"]["credits"] = 2**40  # beyond int32
+    return json.dumps(data)
+
+
+@pytest.mark.parametrize(
+    ("content", "fragment"),
+    [
+        ("not json at all", "scenario '{path}':"),
+        ("[1, 2]", "scenario '{path}':"),
+        (b"\xff\xfe{}", "scenario '{path}' is not UTF-8 text"),
+        ("[" * 100_000 + "]" * 100_000, "scenario '{path}':"),
+        (None, "cannot read scenario '{path}'"),  # a folder
+        (_huge_credits(), "scenario '{path}':"),
+    ],
+    ids=["text", "json-list", "not-utf8", "deep-nesting", "folder", "int-beyond-int32"],
+)
+def test_watch_bad_scenario_files_give_one_line_and_exit_2(checkpoint, tmp_path, capsys, content, fragment):
+    path = tmp_path / "s.json"
+    if content is None:
+        path.mkdir()
+    elif isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        path.write_text(content)
+    assert watch.main([checkpoint, "--scenario", str(path)]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""  # not a single frame
+    lines = err.splitlines()
+    assert len(lines) == 1 and "Traceback" not in err, err
+    assert lines[0].startswith("python -m hackmatrix.application.watch: error: ")
+    assert fragment.format(path=path) in lines[0]

@@ -1,7 +1,8 @@
 """Tracker faults never stop training: a tracker raising on every call, or dying mid-run
 (like a killed tracking server), is dropped by ResilientLogger while training finishes
 with the very same parameters and the other trackers get every record. A tracker that
-cannot even start, or an unwritable run folder, fails at start-up, before any training."""
+cannot even start is skipped with one warning while the others start; only when none
+starts does the run stop, at start-up, before any training."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ import pytest
 from hackmatrix.adapters.logging.composite import CompositeLogger
 from hackmatrix.adapters.logging.resilient import ResilientLogger
 from hackmatrix.adapters.logging.stdout import StdoutLogger
+from hackmatrix.application.errors import TrackerStartError
+from hackmatrix.containers import start_trackers
 from tests.application.fakes import RecordingLogger
 from tests.reliability.test_determinism import tiny_run
 
@@ -73,12 +76,40 @@ def test_an_unwrapped_always_raising_tracker_alone_is_also_survived_when_wrapped
     assert _same_params(result.params, reference[0].params)
 
 
-def test_a_tracker_that_cannot_start_fails_before_training():
-    def factory():
-        raise ConnectionError("no route to host")
+def _unreachable():
+    raise ConnectionError("no route to host")
 
-    with pytest.raises(RuntimeError, match="could not start the mlflow tracker: no route to host"):
-        ResilientLogger(factory, "mlflow")
+
+def test_a_tracker_that_cannot_start_raises_tracker_start_error_naming_it():
+    with pytest.raises(TrackerStartError, match="could not start the mlflow tracker: no route to host"):
+        ResilientLogger(_unreachable, "mlflow")
+
+
+def test_a_tracker_that_cannot_start_is_skipped_with_one_warning_while_the_others_run(caplog):
+    good = RecordingLogger()
+    trackers = {"stdout": lambda: ResilientLogger(lambda: good, "stdout"),
+                "mlflow": lambda: ResilientLogger(_unreachable, "mlflow")}
+    with caplog.at_level(logging.WARNING, logger="hackmatrix.tracking"):
+        logger = start_trackers(["mlflow", "stdout"], trackers)
+    assert isinstance(logger, CompositeLogger) and [t.inner for t in logger.loggers] == [good]
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert warnings == ["could not start the mlflow tracker: no route to host; "
+                        "training goes on with the other tracker(s)"]
+    logger.log_metrics({"a/b": 1.0}, step=3)
+    assert good.records == [(3, {"a/b": 1.0})]
+
+
+def test_when_no_tracker_starts_the_error_names_each_one():
+    trackers = {"wandb": lambda: ResilientLogger(_unreachable, "wandb"),
+                "mlflow": lambda: ResilientLogger(_unreachable, "mlflow")}
+    with pytest.raises(TrackerStartError, match=r"^could not start the mlflow tracker: no route"):
+        start_trackers(["mlflow"], trackers)
+    with pytest.raises(TrackerStartError) as error:
+        start_trackers(["wandb", "mlflow"], trackers)
+    assert str(error.value) == (
+        "no tracker could start: could not start the wandb tracker: no route to host; "
+        "could not start the mlflow tracker: no route to host"
+    )
 
 
 def test_an_unwritable_run_folder_fails_when_the_tracker_is_built(tmp_path):

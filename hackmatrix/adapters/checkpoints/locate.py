@@ -7,15 +7,36 @@ Checkpoints live in ``<run_dir>/<checkpoint_dir>`` (``checkpoint_dir`` defaults 
   checkpoint; without one: the newest checkpoint of any run under ``runs/``.
 - ``PATH`` to a file: that file. ``PATH`` to a folder: its newest checkpoint, or the
   newest in ``PATH/<checkpoint_dir>`` (so a run folder works too).
+
+A checkpoint is data, not a command: its metadata supplies hyperparameters only.
+Where a resumed run writes comes from the user's command (``--run-dir``,
+``--checkpoint-dir``, file, env) or else from where the checkpoint file sits
+(``<run>/<checkpoint_dir>/ckpt-*.msgpack`` resumes into ``<run>``; a checkpoint
+anywhere else starts a fresh ``runs/<timestamp>``). ``run_dir`` and
+``checkpoint_dir`` in the metadata are ignored; its ``keep_checkpoints`` counts only
+when it keeps more than the default (a checkpoint cannot make a resume delete more);
+tracker ids must be plain identifiers.
 """
 
 from __future__ import annotations
 
+import logging
+import os
+import re
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from hackmatrix.adapters.checkpoints.msgpack_store import list_checkpoints
+from hackmatrix.application.config import FIELD_DEFAULTS, FIELD_TYPES
 
 RUN_ROOT = "runs"
+# Settings that decide where a run writes or what it deletes: never from a checkpoint.
+OUTPUT_FIELDS = ("run_dir", "checkpoint_dir", "keep_checkpoints")
+TRACKER_ID_KEYS = ("wandb_run_id", "mlflow_run_id")
+# wandb ids are [a-z0-9]{8}, mlflow ids 32 hex digits: no dots, slashes or spaces.
+_PLAIN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")
+_log = logging.getLogger("hackmatrix.checkpoints")
 
 
 def checkpoint_directory(run_dir: str | Path | None, checkpoint_dir: str) -> Path:
@@ -60,28 +81,79 @@ def locate_checkpoint(
 
 
 def run_dir_of(checkpoint: Path, checkpoint_dir: str) -> Path | None:
-    """The run folder a checkpoint file belongs to (None when the layout is unusual)."""
-    folder = checkpoint.resolve().parent
+    """The run folder a checkpoint file sits in: the parent of its folder when that folder
+    is named ``checkpoint_dir`` (relative); None otherwise.
+
+    The path is made absolute without resolving links: the folder is the one the user
+    named, not where a link points.
+    """
+    folder = Path(os.path.abspath(checkpoint)).parent
     if Path(checkpoint_dir).is_absolute() or folder.name != Path(checkpoint_dir).name:
         return None
     return folder.parent
 
 
-class ResumePoint:
-    """What a resumed run needs from its checkpoint before training starts."""
+def hyperparameters(config: Mapping[str, Any], origin: str) -> dict[str, Any]:
+    """The settings of a checkpoint's saved config that a resume may take.
 
-    def __init__(self, path: Path, metadata: dict) -> None:
+    TrainConfig fields minus the output ones (``OUTPUT_FIELDS``); a
+    ``keep_checkpoints`` above the default is kept (it only keeps more). Anything else
+    (paths, tracker or runtime settings a crafted file might carry) is dropped.
+    """
+    taken = {k: v for k, v in config.items() if k in FIELD_TYPES and k not in OUTPUT_FIELDS}
+    keep = config.get("keep_checkpoints")
+    default_keep = FIELD_DEFAULTS["keep_checkpoints"]
+    if type(keep) is int and keep > default_keep:
+        taken["keep_checkpoints"] = keep
+    ignored = sorted(str(k) for k in config if k not in FIELD_TYPES)
+    if ignored:
+        _log.warning("%s: ignoring unknown setting(s) in its metadata: %s", origin, ", ".join(ignored))
+    return taken
+
+
+def tracker_ids(trackers: Any, origin: str) -> dict[str, str]:
+    """The tracker run ids of a checkpoint's metadata; ValueError for one that is not
+    a plain identifier (it must never become a path)."""
+    if not isinstance(trackers, Mapping):
+        return {}
+    ids = {}
+    for key in TRACKER_ID_KEYS:
+        value = trackers.get(key)
+        if value is None:
+            continue
+        if not isinstance(value, str) or not _PLAIN_ID.match(value):
+            raise ValueError(
+                f"{origin}: tracker id {key}={value!r} is not a plain identifier "
+                "(letters, digits, '_' and '-'); refusing to resume from it"
+            )
+        ids[key] = value
+    return ids
+
+
+class ResumePoint:
+    """What a resumed run needs from its checkpoint before training starts.
+
+    Args:
+      path: the checkpoint file.
+      metadata: its metadata (untrusted).
+      checkpoint_dir: the checkpoint folder name of the user's command (or the
+        default): a checkpoint in ``<run>/<checkpoint_dir>/`` resumes into ``<run>``.
+    """
+
+    def __init__(self, path: Path, metadata: dict, checkpoint_dir: str = "checkpoints") -> None:
         self.path = str(path)
+        origin = f"checkpoint {self.path!r}"
         try:
             self.step = int(metadata["env_steps"])
             self.update = int(metadata["update"])
-            self.config = dict(metadata["config"])
+            saved = metadata["config"]
+            if not isinstance(saved, Mapping):
+                raise TypeError(f"config is a {type(saved).__name__}, not a map")
         except (KeyError, TypeError, ValueError) as error:
-            raise ValueError(
-                f"checkpoint {self.path!r} lacks training metadata ({error!r})"
-            ) from None
-        self.trackers = {str(k): str(v) for k, v in dict(metadata.get("trackers") or {}).items()}
-        run_dir = run_dir_of(path, str(self.config.get("checkpoint_dir", "checkpoints")))
+            raise ValueError(f"{origin} lacks training metadata ({error!r})") from None
+        self.config = hyperparameters(saved, origin)
+        self.trackers = tracker_ids(metadata.get("trackers"), origin)
+        run_dir = run_dir_of(path, checkpoint_dir)
         if run_dir is not None:
             self.config["run_dir"] = str(run_dir)
 
@@ -95,4 +167,4 @@ def read_resume_point(spec: str, run_dir: str | None, checkpoint_dir: str) -> Re
 
     path = locate_checkpoint(spec, run_dir, checkpoint_dir)
     _, metadata = MsgpackCheckpointStore(path.parent).load(str(path))
-    return ResumePoint(path, metadata)
+    return ResumePoint(path, metadata, checkpoint_dir)

@@ -2,19 +2,30 @@
 
 A checkpoint file ``ckpt-<env_step, 12 digits>.msgpack`` holds one msgpack map::
 
-    {"magic": "hackmatrix-checkpoint", "format_version": 1,
+    {"magic": "hackmatrix-checkpoint", "format_version": 2,
      "metadata": "<JSON text, format_version included>",
-     "payload": {nested str-keyed maps of numpy arrays}}
+     "payload": <bytes: msgpack of nested str-keyed maps of numpy arrays>,
+     "sha256": "<hex SHA-256 of len(metadata) (8 bytes, big-endian), metadata, payload>"}
 
-A save writes a temporary file in the same folder, fsyncs it, then ``os.replace``s it
-into place (and fsyncs the folder), so a crash or error mid-save leaves the previous
-checkpoints untouched and never leaves a half-written ``ckpt-*`` file. After a save
-only the newest ``keep`` checkpoints remain.
+The digest is checked before anything is decoded, so a flipped bit anywhere in the
+metadata or the arrays is refused (``ValueError``: checksum mismatch) instead of
+loaded. Format 1 files (``payload`` a map, no digest; written before the digest was
+added) still load, unchecked.
+
+A save writes a temporary file (``.tmp-XXXXXXXX.msgpack``) in the same folder, fsyncs
+it, then ``os.replace``s it into place (and fsyncs the folder), so a crash or error
+mid-save leaves the previous checkpoints untouched and never leaves a half-written
+``ckpt-*`` file. A temporary file left by a killed process is removed the next time
+the folder is opened for writing (``ensure_writable``). After a save only the newest
+``keep`` checkpoints remain.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
+import logging
 import os
 import re
 import tempfile
@@ -26,10 +37,18 @@ import numpy as np
 from flax import serialization
 
 MAGIC = "hackmatrix-checkpoint"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)  # 1: no digest (loaded unchecked, for older runs)
 PREFIX = "ckpt-"
 SUFFIX = ".msgpack"
+TEMP_PREFIX = ".tmp-"
+PROBE_PREFIX = ".probe-"
 _NAME = re.compile(rf"^{re.escape(PREFIX)}(\d+){re.escape(SUFFIX)}$")
+# Exactly what tempfile.mkstemp makes of our prefixes: 8 characters of [a-z0-9_].
+_STALE = re.compile(
+    rf"^(?:{re.escape(TEMP_PREFIX)}[a-z0-9_]{{8}}{re.escape(SUFFIX)}|{re.escape(PROBE_PREFIX)}[a-z0-9_]{{8}})$"
+)
+_log = logging.getLogger("hackmatrix.checkpoints")
 
 
 def checkpoint_name(step: int) -> str:
@@ -46,15 +65,26 @@ def list_checkpoints(directory: str | Path) -> list[Path]:
     return [p for _, p in sorted(found)]
 
 
+def digest(metadata: str, payload: bytes) -> str:
+    """Hex SHA-256 over the metadata text and the payload bytes (length-prefixed)."""
+    text = metadata.encode("utf-8")
+    hasher = hashlib.sha256(len(text).to_bytes(8, "big"))
+    hasher.update(text)
+    hasher.update(payload)
+    return hasher.hexdigest()
+
+
 def encode(payload: Mapping[str, Any], metadata: Mapping[str, Any]) -> bytes:
     """The bytes of a checkpoint file."""
-    tree = _to_numpy(dict(payload))
+    tree = serialization.msgpack_serialize(_to_numpy(dict(payload)))
+    # Also inside the metadata, so readers of metadata alone see the format.
+    text = json.dumps({**metadata, "format_version": FORMAT_VERSION}, sort_keys=True)
     document = {
         "magic": MAGIC,
         "format_version": FORMAT_VERSION,
-        # Also inside the metadata, so readers of metadata alone see the format.
-        "metadata": json.dumps({**metadata, "format_version": FORMAT_VERSION}, sort_keys=True),
+        "metadata": text,
         "payload": tree,
+        "sha256": digest(text, tree),
     }
     return serialization.msgpack_serialize(document)
 
@@ -70,11 +100,13 @@ def decode(data: bytes, path: str) -> tuple[dict[str, Any], dict[str, Any]]:
     if not isinstance(document, dict) or document.get("magic") != MAGIC:
         raise ValueError(f"{path!r} is not a hackmatrix checkpoint (no {MAGIC!r} marker)")
     version = document.get("format_version")
-    if version != FORMAT_VERSION:
+    if type(version) is not int or version not in READABLE_VERSIONS:
         raise ValueError(
-            f"checkpoint {path!r} has format version {version!r}; "
-            f"this version of hackmatrix reads format {FORMAT_VERSION}"
+            f"checkpoint {path!r} has format version {version!r}; this version of hackmatrix "
+            f"reads formats {', '.join(map(str, READABLE_VERSIONS))}"
         )
+    if version >= 2:
+        document = _verified(document, path)
     try:
         metadata = json.loads(document["metadata"])
         payload = document["payload"]
@@ -83,6 +115,26 @@ def decode(data: bytes, path: str) -> tuple[dict[str, Any], dict[str, Any]]:
     if not isinstance(payload, dict) or not isinstance(metadata, dict):
         raise ValueError(f"checkpoint {path!r} is corrupted (payload or metadata is not a map)")
     return payload, metadata
+
+
+def _verified(document: dict[str, Any], path: str) -> dict[str, Any]:
+    """``document`` with its payload decoded, once the digest matched (ValueError if not)."""
+    text, tree, stored = document.get("metadata"), document.get("payload"), document.get("sha256")
+    if not isinstance(text, str) or not isinstance(tree, bytes) or not isinstance(stored, str):
+        raise ValueError(
+            f"checkpoint {path!r} is corrupted (metadata, payload or sha256 missing or of the "
+            "wrong type)"
+        )
+    if not hmac.compare_digest(stored.encode("utf-8", "replace"), digest(text, tree).encode()):
+        raise ValueError(
+            f"checkpoint {path!r} is corrupted (checksum mismatch: the file changed after it "
+            "was written)"
+        )
+    try:
+        payload = serialization.msgpack_restore(tree)
+    except Exception as error:  # msgpack raises several types for bad input
+        raise ValueError(f"checkpoint {path!r} is corrupted (cannot decode payload: {error})") from None
+    return {**document, "payload": payload}
 
 
 def _to_numpy(tree: Any) -> Any:
@@ -102,6 +154,14 @@ def _fsync_dir(folder: Path) -> None:
         pass
     finally:
         os.close(fd)
+
+
+def _naming(error: OSError, what: str) -> OSError:
+    """An OSError of the same kind whose message says what failed."""
+    reason = error.strerror or str(error) or type(error).__name__
+    if error.errno is None:
+        return OSError(f"{what}: {reason}")
+    return OSError(error.errno, f"{what}: {reason}")  # PermissionError etc. by errno
 
 
 class MsgpackCheckpointStore:
@@ -126,7 +186,8 @@ class MsgpackCheckpointStore:
         """
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
-            fd, probe = tempfile.mkstemp(prefix=".probe-", dir=self.directory)
+            self.remove_stale_temp_files()
+            fd, probe = tempfile.mkstemp(prefix=PROBE_PREFIX, dir=self.directory)
             try:
                 with os.fdopen(fd, "wb") as handle:
                     handle.write(b"\0" * 65536)
@@ -137,23 +198,50 @@ class MsgpackCheckpointStore:
         except OSError as error:
             raise ValueError(f"checkpoint folder {self.directory} is not writable: {error}") from error
 
+    def remove_stale_temp_files(self) -> list[Path]:
+        """Delete the temporary and probe files a killed save or check left behind.
+
+        Only names this store makes (``.tmp-XXXXXXXX.msgpack``, ``.probe-XXXXXXXX``)
+        and only regular files; returns what was removed.
+        """
+        removed = []
+        for path in self.directory.iterdir():
+            if _STALE.match(path.name) and path.is_file() and not path.is_symlink():
+                try:
+                    path.unlink()
+                except FileNotFoundError:
+                    continue
+                removed.append(path)
+        if removed:
+            _log.info("removed %d stale temporary file(s) from %s", len(removed), self.directory)
+        return removed
+
     def save(self, step: int, payload: Mapping[str, Any], metadata: Mapping[str, Any]) -> str:
-        """Write ``ckpt-<step>.msgpack`` atomically and prune; returns its path."""
+        """Write ``ckpt-<step>.msgpack`` atomically and prune; returns its path.
+
+        Raises:
+          OSError naming the checkpoint (a full disk, a read-only folder...); earlier
+          checkpoints are left as they were and no temporary file remains.
+        """
         data = encode(payload, metadata)
-        self.directory.mkdir(parents=True, exist_ok=True)
         target = self.directory / checkpoint_name(step)
-        fd, tmp_name = tempfile.mkstemp(prefix=".tmp-", suffix=SUFFIX, dir=self.directory)
+        tmp_name = None
         try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            fd, tmp_name = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=SUFFIX, dir=self.directory)
             with os.fdopen(fd, "wb") as handle:
                 self._write(handle, data)
                 handle.flush()
                 os.fsync(handle.fileno())
             os.replace(tmp_name, target)
-        except BaseException:
-            try:
-                os.unlink(tmp_name)
-            except FileNotFoundError:
-                pass
+        except BaseException as error:
+            if tmp_name is not None:
+                try:
+                    os.unlink(tmp_name)
+                except FileNotFoundError:
+                    pass
+            if isinstance(error, OSError):
+                raise _naming(error, f"cannot save checkpoint {target}") from error
             raise
         _fsync_dir(self.directory)
         self._prune()

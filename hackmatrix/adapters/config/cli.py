@@ -29,6 +29,7 @@ from hackmatrix.adapters.config.sources import (
 )
 from hackmatrix.adapters.runtime import check_distributed_settings
 from hackmatrix.application.config import FIELD_DEFAULTS, FIELD_TYPES, TrainConfig
+from hackmatrix.application.errors import EXIT_USAGE, ArgumentParser, report
 
 PROG = "python -m hackmatrix.application.train"
 SETTING_METAVARS = {
@@ -66,9 +67,9 @@ def _default_text(key: str, default: Any) -> str:
     return repr(default) if isinstance(default, str) else str(default)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser() -> ArgumentParser:
     """The argparse parser; every option's help shows its default and env variable."""
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog=PROG,
         usage="%(prog)s [--config PATH] [--resume PATH|latest] [--<setting> VALUE ...]  (see --help)",
         description=(
@@ -89,8 +90,10 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PATH|latest",
         help="continue a run from a checkpoint file, a run or checkpoint folder (its newest "
         "checkpoint), or 'latest' (the newest checkpoint of --run-dir, else of any run under "
-        "runs/). The checkpoint's settings are the base; file, env and flags still override. "
-        "(default: none)",
+        "runs/). The checkpoint's hyperparameters are the base; file, env and flags still "
+        "override. Where the run writes never comes from the checkpoint: --run-dir, else the "
+        "run folder the checkpoint sits in (<run>/<checkpoint-dir>/), else a fresh "
+        "runs/<timestamp>. (default: none)",
     )
     train = parser.add_argument_group("training (TrainConfig)")
     for field in dataclasses.fields(TrainConfig):
@@ -148,8 +151,9 @@ def parse_command_line(
             k: v for k, v in source.runtime().items()
             if k in ("coordinator", "num_processes", "process_id")
         })
-    except ValueError as error:
-        parser.error(str(error))
+    except ValueError as error:  # one line, no usage: the message names the problem
+        report(PROG, error)
+        raise SystemExit(EXIT_USAGE) from None
     return config_file, namespace, source
 
 

@@ -6,6 +6,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 
+from hackmatrix.application.errors import TrackerStartError
 from hackmatrix.application.ports import MetricsLogger
 
 _log = logging.getLogger("hackmatrix.tracking")
@@ -17,8 +18,9 @@ class ResilientLogger:
     On the first failure it logs ONE warning; each failed call is retried up to
     ``retries`` times (``backoff_s`` apart). A call that still fails drops the
     tracker: later calls are no-ops, so the run goes on with the other trackers
-    (whose records are unaffected). Construction errors are not caught: a
-    tracker that cannot start fails the run before any training happens.
+    (whose records are unaffected). A factory that fails raises
+    ``TrackerStartError`` naming the tracker; the composition root then goes on with
+    the other trackers, and stops the run only when none could start.
 
     Args:
       inner: the tracker, or a zero-argument factory building it.
@@ -38,7 +40,7 @@ class ResilientLogger:
             try:
                 inner = inner()  # type: ignore[operator]
             except Exception as error:
-                raise RuntimeError(f"could not start the {name} tracker: {error}") from error
+                raise TrackerStartError(f"could not start the {name} tracker: {error}") from error
         self.inner: MetricsLogger | None = inner  # type: ignore[assignment]
         self.name = name
         self.retries = retries
