@@ -9,6 +9,7 @@ import pytest
 
 from hackmatrix.adapters.checkpoints.msgpack_store import MsgpackCheckpointStore
 from hackmatrix.application import evaluate, watch
+from hackmatrix.application.evaluation import END_NAMES
 from hackmatrix.application.use_cases import evaluate_random_policy
 from hackmatrix.domain.constants import REWARD_KEYS
 
@@ -48,12 +49,15 @@ def test_evaluate_prints_the_comparison_table(evaluated, checkpoint):
         assert f"reward/{key} per episode" in text, key
 
 
-def test_evaluate_json_has_every_figure_for_both_policies(evaluated, training_run):
+def test_evaluate_json_has_every_figure_for_the_policy_and_both_baselines(evaluated, training_run):
     _, _, results = evaluated
     assert (results["episodes"], results["seed"], results["policy_mode"]) == (6, 3, "greedy")
-    for side in ("policy", "random"):
+    for side in ("policy", "scripted", "random"):
         stats = results[side]
-        assert len(stats) == 8 + 15 + 3
+        # 8 summary figures, reach stage 2..8, 15 components, 3 action shares, siphons per
+        # game, 7 ways a game ends + siphon-caused deaths, 23 programs' uses per game.
+        assert len(stats) == 8 + 7 + 15 + 3 + 1 + 7 + 1 + 23
+        assert sum(stats[f"ends/{name}"] for name in END_NAMES) == pytest.approx(1.0)
         assert stats["num_episodes"] == 6.0
         fractions = [stats[f"actions/{k}_frac"] for k in ("move", "siphon", "program")]
         assert sum(fractions) == pytest.approx(1.0)
