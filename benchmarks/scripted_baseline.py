@@ -1,0 +1,174 @@
+"""Scripted baseline policy vs the uniformly random valid policy, on the same games.
+
+Usage:
+  python benchmarks/scripted_baseline.py                  # 500 games each, seed 0
+  python benchmarks/scripted_baseline.py --games 200 --seed 3 --max-steps 1000
+
+Both policies play ``--games`` games from the same ``batched_reset`` keys (so the same
+first boards) until every game ends or ``--max-steps`` steps pass (still-running games
+count as truncated). Per policy: mean return, mean highest stage, the share of games
+reaching each stage 2..8, win rate, mean length, truncated share, invalid actions
+chosen (must be 0 for the scripted policy), wall time and the jitted per-step cost of
+the policy alone. Ends with one ``RESULT {json}`` line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from functools import partial
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import benchlib  # noqa: E402
+
+POLICIES = ("scripted", "random")
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--games", type=int, default=500, help="games per policy (default 500)")
+    p.add_argument("--seed", type=int, default=0, help="PRNGKey seed of the games")
+    p.add_argument("--max-steps", type=int, default=1000, help="step cap per game (default 1000)")
+    p.add_argument("--policies", nargs="+", choices=POLICIES, default=list(POLICIES))
+    p.add_argument("--quick", action="store_true", help="smoke run: 16 games, cap 100 steps")
+    args = p.parse_args(argv)
+    if args.quick:
+        args.games, args.max_steps = 16, 100
+    return args
+
+
+def uniform_valid_action(key, mask):
+    """(N,) int32: a uniformly random valid action per row (0 where none is)."""
+    import jax
+    import jax.numpy as jnp
+
+    count = jnp.sum(mask, axis=-1, dtype=jnp.int32)
+    u = jax.random.uniform(key, mask.shape[:-1])
+    k = jnp.minimum((u * count).astype(jnp.int32), jnp.maximum(count - 1, 0))
+    running = jnp.cumsum(mask.astype(jnp.int32), axis=-1)
+    return jnp.argmax(running > k[..., None], axis=-1).astype(jnp.int32)
+
+
+def make_play():
+    import jax
+    import jax.numpy as jnp
+
+    from hackmatrix.application.scripted_policy import batched_scripted_action
+    from hackmatrix.domain import env
+    from hackmatrix.domain.constants import NUM_STAGES
+
+    params = env.DEFAULT_PARAMS
+
+    @partial(jax.jit, static_argnums=(1, 2, 3))
+    def play(key, num_games: int, max_steps: int, policy: str):
+        """Per-game arrays: return, length, highest stage, won, truncated, invalid choices."""
+        k_reset, k_loop = jax.random.split(key)
+        states, _ = env.batched_reset(jax.random.split(k_reset, num_games), params)
+        zf = jnp.zeros((num_games,), jnp.float32)
+        zi = jnp.zeros((num_games,), jnp.int32)
+        init = (states, jnp.ones((num_games,), jnp.bool_), zf, zi, states.stage,
+                jnp.zeros((num_games,), jnp.bool_), zi, k_loop, jnp.int32(0))
+
+        def cond(c):
+            return jnp.any(c[1]) & (c[-1] < max_steps)
+
+        def body(c):
+            states, active, ret, length, stage, won, invalid, key, t = c
+            key, k_act, k_env = jax.random.split(key, 3)
+            mask = env.batched_valid_actions(states)
+            if policy == "scripted":
+                action = batched_scripted_action(states, jax.random.split(k_act, num_games))
+            else:
+                action = uniform_valid_action(k_act, mask)
+            ok = jnp.take_along_axis(mask, action[:, None], axis=-1)[:, 0]
+            states, _, reward, done, bd = env.batched_step(
+                states, action, jax.random.split(k_env, num_games), params)
+            ret = ret + jnp.where(active, reward, 0.0)
+            length = length + active.astype(jnp.int32)
+            stage = jnp.where(active, jnp.maximum(stage, states.stage), stage)
+            won = won | (active & done & (states.stage == NUM_STAGES) & (bd["victory"] > 0))
+            invalid = invalid + (active & ~ok).astype(jnp.int32)
+            return states, active & ~done, ret, length, stage, won, invalid, key, t + 1
+
+        _, active, ret, length, stage, won, invalid, _, _ = jax.lax.while_loop(cond, body, init)
+        return {"return": ret, "length": length, "stage": stage, "won": won,
+                "truncated": active, "invalid": invalid}
+
+    return play
+
+
+def summarize(raw) -> dict[str, float]:
+    import numpy as np
+
+    stage = np.asarray(raw["stage"])
+    out = {
+        "mean_return": float(np.mean(raw["return"])),
+        "mean_highest_stage": float(stage.mean()),
+        "win_rate": float(np.mean(raw["won"])),
+        "mean_length": float(np.mean(raw["length"])),
+        "truncated_frac": float(np.mean(raw["truncated"])),
+        "invalid_actions": float(np.sum(raw["invalid"])),
+    }
+    for s in range(2, 9):
+        out[f"reached_stage_{s}"] = float(np.mean(stage >= s))
+    return out
+
+
+def policy_step_cost(n: int = 256, repeats: int = 5) -> dict[str, float]:
+    """Compile time and per-call time of jit(batched_scripted_action) on n reset states."""
+    import jax
+
+    from hackmatrix.application.scripted_policy import batched_scripted_action
+    from hackmatrix.domain import env
+
+    states, _ = jax.jit(env.batched_reset, static_argnums=())(
+        jax.random.split(jax.random.PRNGKey(0), n), env.DEFAULT_PARAMS)
+    keys = jax.random.split(jax.random.PRNGKey(1), n)
+    fn = jax.jit(batched_scripted_action)
+    compile_s, _ = benchlib.timed(lambda: fn(states, keys).block_until_ready())
+    times = [benchlib.timed(lambda: fn(states, keys).block_until_ready())[0] for _ in range(repeats)]
+    per_call = benchlib.median(times)
+    return {"policy_compile_s": compile_s, "policy_batch": n,
+            "policy_us_per_state": per_call / n * 1e6}
+
+
+def main(argv: list[str] | None = None) -> dict:
+    args = parse_args(argv)
+    import jax
+
+    machine = benchlib.machine_info()
+    benchlib.print_machine(machine)
+    play = make_play()
+    key = jax.random.PRNGKey(args.seed)
+    rows, metrics = [], {}
+    for policy in args.policies:
+        seconds, raw = benchlib.timed(
+            lambda: jax.device_get(play(key, args.games, args.max_steps, policy)))
+        stats = summarize(raw)
+        stats["wall_s"] = seconds
+        rows.append({"policy": policy, **stats})
+        metrics.update({f"{policy}.{k}": v for k, v in stats.items()})
+    cost = policy_step_cost()
+    metrics.update(cost)
+
+    headers = ["policy", "return", "stage", *[f">={s}" for s in range(2, 9)], "win", "length",
+               "trunc", "invalid", "wall_s"]
+    table = [[r["policy"], r["mean_return"], r["mean_highest_stage"],
+              *[r[f"reached_stage_{s}"] for s in range(2, 9)], r["win_rate"], r["mean_length"],
+              r["truncated_frac"], r["invalid_actions"], r["wall_s"]] for r in rows]
+    print(f"{args.games} games per policy, seed {args.seed}, cap {args.max_steps} steps")
+    print(benchlib.format_table(headers, table))
+    print(f"scripted policy alone: compile {cost['policy_compile_s']:.1f} s (incl. first call), "
+          f"{cost['policy_us_per_state']:.1f} us per state at batch {cost['policy_batch']}")
+    better = {k: ("higher" if k.split(".")[-1] in ("mean_return", "mean_highest_stage", "win_rate")
+                  or "reached_stage" in k else "info") for k in metrics}
+    better["policy_us_per_state"] = "lower"
+    return benchlib.emit_result("scripted_baseline", vars(args), machine, rows,
+                                {k: benchlib.clean(v) for k, v in metrics.items()}, better)
+
+
+if __name__ == "__main__":
+    main()
