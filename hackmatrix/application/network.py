@@ -1,14 +1,18 @@
-"""Actor-critic network of observation-reward-metrics §5.2."""
+"""Actor-critic networks: the spec's MLP (observation-reward-metrics §5.2) and alternatives.
+
+``make_network(name)`` builds one of ``NETWORKS``; "mlp" is the spec's network.
+"""
 
 from __future__ import annotations
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 
-from hackmatrix.domain.constants import NUM_ACTIONS, OBS_FLAT_SIZE
-
-NETWORKS = ("mlp",)
+from hackmatrix.domain.constants import (
+    GRID, NUM_ACTIONS, NUM_CHANNELS, NUM_PROGRAMS, OBS_FLAT_SIZE, PLAYER_FEATURES,
+)
 
 
 class ActorCritic(nn.Module):
@@ -32,14 +36,7 @@ class ActorCritic(nn.Module):
         return logits, value
 
 
-def make_network(name: str = "mlp", hidden_dim: int = 256, num_layers: int = 2) -> nn.Module:
-    """The actor-critic called ``name`` (one of NETWORKS)."""
-    if name not in NETWORKS:
-        raise ValueError(f"network must be one of {', '.join(NETWORKS)}, got {name!r}")
-    return ActorCritic(hidden_dim=hidden_dim, num_layers=num_layers)
-
-
-def init_params(network: ActorCritic, key: jax.Array) -> dict:
+def init_params(network: nn.Module, key: jax.Array) -> dict:
     """Initialise the parameters from ``key`` with a dummy (1, 1545) observation."""
     return network.init(key, jnp.zeros((1, OBS_FLAT_SIZE), jnp.float32))
 
@@ -47,3 +44,210 @@ def init_params(network: ActorCritic, key: jax.Array) -> dict:
 def count_params(params: object) -> int:
     """Total number of scalars in a parameter pytree."""
     return int(sum(x.size for x in jax.tree_util.tree_leaves(params)))
+
+
+# ---- Alternatives to the spec's MLP (issue 15 item 4) ---------------------------------
+#
+# Every network takes the flat observation (..., 1545) float32, any leading batch dims
+# (none included), and returns logits (..., 28) and value (...), like ActorCritic.
+# "mlp" is ActorCritic itself, untouched. The others use the initialisation common in
+# PPO implementations: orthogonal kernels with gain sqrt(2) before a ReLU, 0.01 on the
+# actor head (near-uniform initial policy), 1.0 on the critic head, zero biases.
+
+_PROGRAMS_END = PLAYER_FEATURES + NUM_PROGRAMS  # 33: the grid starts here
+_RELU_GAIN = float(np.sqrt(2.0))
+_ACTOR_GAIN = 0.01
+_CRITIC_GAIN = 1.0
+
+
+def _ortho(scale: float) -> nn.initializers.Initializer:
+    return nn.initializers.orthogonal(scale)
+
+
+def _heads(x: jax.Array, num_actions: int) -> tuple[jax.Array, jax.Array]:
+    """Orthogonal-init actor (gain 0.01) and critic (gain 1) heads on features ``x``."""
+    logits = nn.Dense(num_actions, kernel_init=_ortho(_ACTOR_GAIN), name="actor")(x)
+    value = nn.Dense(1, kernel_init=_ortho(_CRITIC_GAIN), name="critic")(x)
+    return logits, jnp.squeeze(value, axis=-1)
+
+
+def _torso(x: jax.Array, hidden_dim: int, num_layers: int) -> jax.Array:
+    """``num_layers`` x (Dense(hidden_dim), ReLU), orthogonal gain sqrt(2)."""
+    for i in range(num_layers):
+        x = nn.relu(nn.Dense(hidden_dim, kernel_init=_ortho(_RELU_GAIN), name=f"torso_{i}")(x))
+    return x
+
+
+def split_observation(obs: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """(B, 1545) -> vector (B, 33) (player then programs) and board (B, 6, 6, 43).
+
+    The board is the 42 grid channels plus a player plane: 1 on the player's cell, 0
+    elsewhere, from player features 0 (row / 5) and 1 (col / 5). A convolution or a
+    cell token sees the player's position only through this plane.
+    """
+    vector = obs[:, :_PROGRAMS_END]
+    grid = obs[:, _PROGRAMS_END:].reshape(obs.shape[0], GRID, GRID, NUM_CHANNELS)
+    row = jnp.round(obs[:, 0] * (GRID - 1)).astype(jnp.int32)
+    col = jnp.round(obs[:, 1] * (GRID - 1)).astype(jnp.int32)
+    cells = jnp.arange(GRID)
+    plane = (cells[None, :, None] == row[:, None, None]) & (cells[None, None, :] == col[:, None, None])
+    board = jnp.concatenate([grid, plane[..., None].astype(obs.dtype)], axis=-1)
+    return vector, board
+
+
+def _batched(fn):
+    """Apply ``fn`` ((B, 1545) -> (B, 28), (B,)) to (..., 1545) observations."""
+
+    def call(obs: jax.Array) -> tuple[jax.Array, jax.Array]:
+        lead = obs.shape[:-1]
+        logits, value = fn(obs.reshape((-1, obs.shape[-1])))
+        return logits.reshape(lead + logits.shape[-1:]), value.reshape(lead)
+
+    return call
+
+
+class OrthoActorCritic(nn.Module):
+    """The spec's MLP (same layers, same parameter names as ActorCritic) with PPO init.
+
+    Orthogonal kernels: gain sqrt(2) on the hidden layers, 0.01 on the actor head, 1.0
+    on the critic head; zero biases. Parameter tree Dense_0..Dense_{num_layers+1}, as in
+    ActorCritic, so the two share checkpoints' layout: 469,021 parameters at 256 x 2.
+    """
+
+    hidden_dim: int = 256
+    num_layers: int = 2
+    num_actions: int = NUM_ACTIONS
+
+    @nn.compact
+    def __call__(self, obs: jax.Array) -> tuple[jax.Array, jax.Array]:
+        """Args: obs (..., 1545) float32. Returns: logits (..., 28), value (...)."""
+        x = obs
+        for _ in range(self.num_layers):
+            x = nn.relu(nn.Dense(self.hidden_dim, kernel_init=_ortho(_RELU_GAIN))(x))
+        logits = nn.Dense(self.num_actions, kernel_init=_ortho(_ACTOR_GAIN))(x)
+        value = jnp.squeeze(nn.Dense(1, kernel_init=_ortho(_CRITIC_GAIN))(x), axis=-1)
+        return logits, value
+
+
+class ConvActorCritic(nn.Module):
+    """Convolutions over the board, then the MLP torso and heads (orthogonal init).
+
+    board (6, 6, 42 + player plane) -> per-cell Dense(embed_channels) (a 1x1
+    convolution), ReLU -> conv_layers x [Conv(conv_channels, 3x3, SAME), ReLU] ->
+    flatten (36 x conv_channels) ++ player and program vector (33) -> num_layers x
+    [Dense(hidden_dim), ReLU] -> actor Dense(28), critic Dense(1).
+
+    The flatten keeps each cell's features at its place, so the torso still sees the
+    whole board at once (line-of-sight attacks reach across it); the 3x3 convolution
+    shares what is next to what across cells. The widths are small because on a 2-core
+    CPU the cost of a PPO gradient step grows with the per-cell tensors (batch x 36 x
+    channels), not with the parameter count: at 16 / 16 / 1 layer one SGD step costs
+    about 2x the MLP's; 2 layers of 32 channels without the embedding cost 7-20x
+    (benchmarks/network_cost.py). 232,429 parameters at the defaults.
+    """
+
+    hidden_dim: int = 256
+    num_layers: int = 2
+    embed_channels: int = 16  # 0: no per-cell embedding, the 3x3 convs see the 43 channels
+    conv_channels: int = 16
+    conv_layers: int = 1
+    num_actions: int = NUM_ACTIONS
+
+    @nn.compact
+    def __call__(self, obs: jax.Array) -> tuple[jax.Array, jax.Array]:
+        """Args: obs (..., 1545) float32. Returns: logits (..., 28), value (...)."""
+        return _batched(self._forward)(obs)
+
+    def _forward(self, obs: jax.Array) -> tuple[jax.Array, jax.Array]:
+        vector, x = split_observation(obs)
+        if self.embed_channels:
+            x = nn.relu(nn.Dense(self.embed_channels, kernel_init=_ortho(_RELU_GAIN), name="cell_embed")(x))
+        for i in range(self.conv_layers):
+            x = nn.Conv(self.conv_channels, (3, 3), padding="SAME",
+                        kernel_init=_ortho(_RELU_GAIN), name=f"conv_{i}")(x)
+            x = nn.relu(x)
+        x = jnp.concatenate([x.reshape(x.shape[0], -1), vector], axis=-1)
+        x = _torso(x, self.hidden_dim, self.num_layers)
+        return _heads(x, self.num_actions)
+
+
+class AttentionActorCritic(nn.Module):
+    """Self-attention over 36 cell tokens plus a player and a program token.
+
+    Tokens (width ``embed_dim``): each cell's 43 board values (with the player plane)
+    through a shared Dense plus a learned position embedding; the player vector (10)
+    and the program vector (23) each through its own Dense. ``blocks`` pre-norm blocks
+    of [LayerNorm, multi-head self-attention (``heads`` heads), residual] and, when
+    ``mlp_ratio`` > 0, [LayerNorm, Dense(mlp_ratio x embed_dim), ReLU, Dense(embed_dim),
+    residual]; a final LayerNorm; the 38 tokens flattened (a cell's output stays at its
+    place) ++ the raw player and program vector (33) -> num_layers x [Dense(hidden_dim),
+    ReLU] -> heads.
+
+    Token embeddings and the block MLP's output are orthogonal with gain 1, layers before
+    a ReLU sqrt(2), heads 0.01 / 1.0; the attention projections keep Flax's default init
+    (orthogonalising their (d, heads, d / heads) kernels as a whole would not make each
+    head's projection orthogonal). Small by default (width 16, 1 head, 1 block, no block
+    MLP) because on a 2-core CPU the (batch x 38 x 38) attention weights cost more than
+    the matmuls: about 3.4x the MLP per SGD step; width 32 with 4 heads and a block MLP
+    costs about 9x. 240,589 parameters at the defaults.
+    """
+
+    hidden_dim: int = 256
+    num_layers: int = 2
+    embed_dim: int = 16
+    heads: int = 1
+    blocks: int = 1
+    mlp_ratio: int = 0
+    num_actions: int = NUM_ACTIONS
+
+    @nn.compact
+    def __call__(self, obs: jax.Array) -> tuple[jax.Array, jax.Array]:
+        """Args: obs (..., 1545) float32. Returns: logits (..., 28), value (...)."""
+        return _batched(self._forward)(obs)
+
+    def _forward(self, obs: jax.Array) -> tuple[jax.Array, jax.Array]:
+        d = self.embed_dim
+        vector, board = split_observation(obs)
+        n = obs.shape[0]
+        cells = nn.Dense(d, kernel_init=_ortho(1.0), name="cell_embed")(board.reshape(n, GRID * GRID, -1))
+        cells = cells + self.param("cell_position", nn.initializers.normal(0.02), (GRID * GRID, d))
+        player = nn.Dense(d, kernel_init=_ortho(1.0), name="player_embed")(vector[:, :PLAYER_FEATURES])
+        programs = nn.Dense(d, kernel_init=_ortho(1.0), name="program_embed")(vector[:, PLAYER_FEATURES:])
+        x = jnp.concatenate([player[:, None], programs[:, None], cells], axis=1)  # (B, 38, d)
+        for i in range(self.blocks):
+            y = nn.LayerNorm(name=f"block_{i}_norm_attention")(x)
+            x = x + nn.MultiHeadDotProductAttention(num_heads=self.heads, name=f"block_{i}_attention")(y)
+            if self.mlp_ratio:
+                y = nn.LayerNorm(name=f"block_{i}_norm_mlp")(x)
+                y = nn.Dense(self.mlp_ratio * d, kernel_init=_ortho(_RELU_GAIN), name=f"block_{i}_mlp_in")(y)
+                x = x + nn.Dense(d, kernel_init=_ortho(1.0), name=f"block_{i}_mlp_out")(nn.relu(y))
+        x = nn.LayerNorm(name="final_norm")(x).reshape(n, -1)
+        x = jnp.concatenate([x, vector], axis=-1)
+        x = _torso(x, self.hidden_dim, self.num_layers)
+        return _heads(x, self.num_actions)
+
+
+NETWORKS = ("mlp", "mlp_ortho", "conv", "attention")
+"""The names ``make_network`` accepts; "mlp" (the spec's network) is the default."""
+
+
+def make_network(name: str = "mlp", hidden_dim: int = 256, num_layers: int = 2) -> nn.Module:
+    """The network called ``name`` with a ``num_layers`` x Dense(``hidden_dim``) torso.
+
+    "mlp": ActorCritic, the spec's network (§5.2), Flax default init.
+    "mlp_ortho": the same layers with orthogonal (PPO) init.
+    "conv": per-cell Dense(16), Conv(16, 3x3) over the board with a player plane, then
+    the torso.
+    "attention": one self-attention layer (width 16, 1 head) over 36 cell tokens and a
+    player and a program token, then the torso.
+    Every network maps obs (..., 1545) float32 to logits (..., 28) and value (...).
+    """
+    if name == "mlp":
+        return ActorCritic(hidden_dim=hidden_dim, num_layers=num_layers)
+    if name == "mlp_ortho":
+        return OrthoActorCritic(hidden_dim=hidden_dim, num_layers=num_layers)
+    if name == "conv":
+        return ConvActorCritic(hidden_dim=hidden_dim, num_layers=num_layers)
+    if name == "attention":
+        return AttentionActorCritic(hidden_dim=hidden_dim, num_layers=num_layers)
+    raise ValueError(f"unknown network {name!r}; expected one of {', '.join(NETWORKS)}")
