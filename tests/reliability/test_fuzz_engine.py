@@ -2,11 +2,13 @@
 
 After every step (engine.check_step): shapes and dtypes never change; observation, reward
 and the 15 components are finite and the components sum to the reward (1e-5); HP 0..3,
-stage 1..8, enemies/transmissions compacted with in-bounds positions, no block on a data
-siphon or the exit, one resource kind per cell; the player vector and program flags match
-the state; a masked action changes no leaf of the state, pays 0 in every component and
-ends the episode; a legal one pays the step penalty and ends the episode exactly on death
-or victory. Also: jit agrees with eager, the batched step agrees with the single step.
+stage 1..8, no count below 0 (no wraparound, also from counts at the scenario caps),
+enemies/transmissions compacted with in-bounds positions, no block on a data siphon or
+the exit, one resource kind per cell; the player vector and program flags match the
+state; a masked action changes no leaf of the state, pays 0 in every component and ends
+the episode; a legal one pays the step penalty and ends the
+episode exactly on death or victory. Also: jit agrees with eager, the batched step
+agrees with the single step.
 
 Example counts come from tests/reliability/conftest.py (``ci`` by default,
 ``HYPOTHESIS_PROFILE=nightly`` for the long run).
@@ -59,6 +61,7 @@ def test_random_scenarios_and_action_sequences_keep_every_invariant(d, seed, dat
         state, host_state = out[0], host_out[0]
     event("episode ended by", ending)
     event("steps", str(t + 1))
+    event("counts at a cap", str(E.at_a_cap(d)))
 
 
 @settings(max_examples=examples("invalid"))
