@@ -31,6 +31,8 @@ BATCHED_VALID = jax.jit(env.batched_valid_actions)
 
 EXIT = (GRID - 1, GRID - 1)
 TOL = 1e-5
+# Action indices outside 0..27: the invalid action (observation-reward-metrics §2.4).
+OUT_OF_RANGE_ACTIONS = (-1, NUM_ACTIONS, 1000, -(2**31), 2**31 - 1)
 
 # --- strategies -----------------------------------------------------------------------------
 
@@ -135,11 +137,18 @@ def at_a_cap(value) -> bool:
 
 
 def draw_action(data, mask: np.ndarray, p_valid: int = 8) -> int:
-    """A legal action most of the time (p_valid in 10), otherwise any of the 28."""
+    """A legal action most of the time (p_valid in 10), otherwise any of the 28, or
+    (1 in 10 of those) an index outside 0..27."""
     legal = np.flatnonzero(mask)
     if len(legal) and data.draw(st.integers(0, 9), label="pick legal") < p_valid:
         return int(data.draw(st.sampled_from(legal.tolist()), label="legal action"))
+    if data.draw(st.integers(0, 9), label="out of range") == 0:
+        return int(data.draw(st.sampled_from(OUT_OF_RANGE_ACTIONS), label="out-of-range action"))
     return int(data.draw(st.integers(0, NUM_ACTIONS - 1), label="any action"))
+
+
+def is_legal(mask: np.ndarray, action: int) -> bool:
+    return 0 <= action < NUM_ACTIONS and bool(mask[action])
 
 
 # --- running and checking --------------------------------------------------------------------
@@ -247,7 +256,7 @@ def check_step(before, mask_before: np.ndarray, action: int, out, sig) -> None:
     assert abs(total - reward) <= TOL * max(1.0, abs(reward)), (total, reward, comps)
     check_state(after)
     check_observation(obs, after)
-    if not mask_before[action] and not masked_but_executes(before, action):
+    if not is_legal(mask_before, action) and not masked_but_executes(before, action):
         # README decision 5 / obs §2.4: nothing changes, reward 0, all components 0, done.
         assert bool(done), f"masked action {action} did not end the episode"
         assert reward == 0.0 and all(v == 0.0 for v in comps.values()), comps

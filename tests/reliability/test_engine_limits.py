@@ -1,5 +1,5 @@
 """The engine at the edges of its input: counts at the scenario caps, queues of spawns
-far beyond the board.
+far beyond the board, action indices outside 0..27.
 
 Every step goes through the session's jitted functions (tests/reliability/engine.py), so
 the compiles are shared with the fuzz tests.
@@ -12,15 +12,18 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from hackmatrix.domain import scenario
-from hackmatrix.domain.constants import NUM_CELLS
+from hackmatrix.domain import env, scenario
+from hackmatrix.domain.constants import NUM_CELLS, REWARD_KEYS
 from hackmatrix.domain.scenario import MAX_AMOUNT
 from hackmatrix.domain.siphon import siphon_action
 from tests.reliability import engine as E
 
 INT32_MAX = 2**31 - 1
+INT32_MIN = -(2**31)
 UP, DOWN, LEFT, RIGHT, SIPHON = 0, 1, 2, 3, 4
 ACTION = {name: 5 + i for i, name in enumerate(scenario.PROGRAM_NAMES)}
+BAD_ACTIONS = [-1, 28, 29, 1000, INT32_MIN, INT32_MAX]
+BATCHED_AUTO_RESET = jax.jit(env.batched_step_auto_reset)
 
 
 def build(player=None, **fields):
@@ -114,3 +117,82 @@ def test_an_ordinary_action_at_a_cap_adds_exactly_and_keeps_every_invariant(case
     out = E.host(E.step(state, action, 0))
     E.check_step(E.host(state), mask, action, out, E.signature(out))
     assert expect(out[0]), case
+
+
+# --- action indices outside 0..27 -------------------------------------------------------------
+
+def _scenarios_for_bad_actions():
+    """Boards where the clipped index would have done something: UP is legal (-1 played UP)
+    and HACK is owned and valid (28 and above played HACK)."""
+    hack = {"owned_programs": ["HACK", "ATK+"]}
+    return [
+        build({"credits": 10, "energy": 10}, **hack,
+              blocks=[{"row": 3, "col": 3, "kind": "data", "points": 2, "siphoned": True}],
+              enemies=[{"type": "virus", "row": 3, "col": 3, "hp": 2}]),
+        build({"row": 3, "col": 3, "credits": 10, "energy": 10, "data_siphons": 1}, **hack,
+              blocks=[{"row": 5, "col": 0, "kind": "data", "points": 2, "siphoned": True}],
+              enemies=[{"type": "daemon", "row": 5, "col": 3, "hp": 3}]),
+    ]
+
+
+def _assert_invalid(before, out, where: str):
+    after, _, reward, done, bd = out
+    assert bool(done), f"{where}: not done"
+    assert float(reward) == 0.0, f"{where}: reward {reward}"
+    assert all(float(bd[k]) == 0.0 for k in REWARD_KEYS), f"{where}: {bd}"
+    changed = E.trees_equal(before, after)
+    assert not changed, f"{where}: changed {changed}"
+
+
+@pytest.mark.parametrize("action", BAD_ACTIONS)
+def test_an_action_index_outside_0_to_27_is_the_invalid_action_in_the_single_step(action):
+    for i, state in enumerate(_scenarios_for_bad_actions()):
+        assert np.asarray(E.VALID(state))[[0, 27]].all()  # UP and HACK would have run
+        out = E.host(E.STEP(state, jnp.int32(action), E.key(i), E.PARAMS))
+        _assert_invalid(E.host(state), out, f"scenario {i}, action {action}")
+        assert np.array_equal(out[1].grid, E.host(E.OBSERVE(state)).grid)
+
+
+def _batch_with_bad_actions():
+    """Even rows an out-of-range index, odd rows a legal one (HACK or DOWN)."""
+    singles = _scenarios_for_bad_actions()
+    rows = [singles[(i // 2) % 2] for i in range(E.BATCH)]
+    batch = jax.tree_util.tree_map(jnp.asarray, E.stack([E.host(r) for r in rows]))
+    actions = np.array([
+        BAD_ACTIONS[(i // 2) % len(BAD_ACTIONS)] if i % 2 == 0 else (ACTION["HACK"] if i % 4 == 1 else DOWN)
+        for i in range(E.BATCH)
+    ], np.int32)
+    return rows, batch, actions, jax.random.split(E.key(7), E.BATCH)
+
+
+def test_an_action_index_outside_0_to_27_is_the_invalid_action_in_the_batched_step():
+    rows, batch, actions, keys = _batch_with_bad_actions()
+    out = E.host(E.BATCHED_STEP(batch, jnp.asarray(actions), keys, E.PARAMS))
+    for i in range(E.BATCH):
+        mine = E.index(out, i)
+        if i % 2 == 0:
+            _assert_invalid(E.host(rows[i]), mine, f"row {i}, action {actions[i]}")
+        else:  # the legal rows beside them are stepped as by the single step
+            single = E.host(E.STEP(rows[i], jnp.int32(actions[i]), keys[i], E.PARAMS))
+            assert float(mine[2]) == float(single[2]) and not bool(mine[3])
+            assert not E.trees_equal(mine[0], single[0]), f"row {i}"
+
+
+def test_an_action_index_outside_0_to_27_is_the_invalid_action_in_the_auto_reset_step():
+    """Same outputs as a masked legal index in that row: reward 0, done, a fresh game."""
+    rows, batch, actions, keys = _batch_with_bad_actions()
+    reset_keys = jax.random.split(E.key(8), E.BATCH)
+    masked = actions.copy()
+    for i in range(0, E.BATCH, 2):
+        masked[i] = int(np.flatnonzero(~np.asarray(E.VALID(rows[i])))[0])
+    got = E.host(BATCHED_AUTO_RESET(batch, jnp.asarray(actions), keys, reset_keys, E.PARAMS))
+    want = E.host(BATCHED_AUTO_RESET(batch, jnp.asarray(masked), keys, reset_keys, E.PARAMS))
+    assert not E.trees_equal(got, want)
+    reward, done, bd, ended = got[1], got[2], got[3], got[4]
+    bad = np.arange(E.BATCH) % 2 == 0
+    assert done[bad].all() and (reward[bad] == 0).all() and not done[~bad].any()
+    assert all((np.asarray(bd[k])[bad] == 0).all() for k in REWARD_KEYS)
+    host_batch = E.host(batch)
+    assert np.array_equal(ended["stage"][bad], host_batch.stage[bad])
+    assert np.array_equal(ended["score"][bad], host_batch.player.score[bad])
+    assert np.array_equal(ended["hp"][bad], host_batch.player.hp[bad])
