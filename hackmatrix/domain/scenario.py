@@ -134,12 +134,12 @@ class Scenario:
         except UnicodeDecodeError as exc:
             bad = show(exc.object[exc.start:exc.start + 4])
             raise ValueError(
-                f"scenario file {str(source)!r}: not UTF-8 text (byte {exc.start}: {bad})"
+                f"scenario {str(source)!r}: not UTF-8 text (byte {exc.start}: {bad})"
             ) from None
         try:
             return cls.from_json(text)
         except ValueError as exc:
-            raise ValueError(f"scenario file {str(source)!r}: {exc}") from None
+            raise ValueError(f"scenario {str(source)!r}: {exc}") from None
 
     def to_dict(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)
