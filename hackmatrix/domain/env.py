@@ -12,7 +12,7 @@ import jax.numpy as jnp
 from hackmatrix.domain import draws
 from hackmatrix.domain.batching import on_rows as _on_rows
 from hackmatrix.domain.batching import where_rows
-from hackmatrix.domain.constants import CORNERS, FIRST_PROGRAM_ACTION, NUM_STAGES
+from hackmatrix.domain.constants import CORNERS, FIRST_PROGRAM_ACTION, NUM_ACTIONS, NUM_STAGES
 from hackmatrix.domain.enemy_turn import batched_enemy_turn
 from hackmatrix.domain.events import Events
 from hackmatrix.domain.mask import program_valid
@@ -95,7 +95,7 @@ def _player_actions(states: EnvState, actions: jax.Array, keys: jax.Array, param
     """The player part of the step for a batch: (new states, events)."""
     core = states.replace(undo=None)  # the undo buffer stays out of every select
     is_siphon = actions == 4
-    is_program = actions >= FIRST_PROGRAM_ACTION
+    is_program = (actions >= FIRST_PROGRAM_ACTION) & (actions < NUM_ACTIONS)
     program = jnp.clip(actions - FIRST_PROGRAM_ACTION, 0, 22)
 
     out, ev = jax.vmap(direction_action)(core, jnp.clip(actions, 0, 3))
@@ -144,6 +144,9 @@ def _step_before_generation(states: EnvState, actions: jax.Array, keys: jax.Arra
 
     acted, ev = _player_actions(states, actions, k_action, params)
     ev: Events
+    # An index outside 0..27 is the invalid action (spec README decisions 5 and 12),
+    # whatever the clipped index above would have done.
+    ev = ev.replace(success=ev.success & (actions >= 0) & (actions < NUM_ACTIONS))
     s = jax.vmap(select_state)(ev.success, acted, states)
 
     completes = ev.success & ev.exit_reached

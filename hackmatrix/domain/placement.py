@@ -21,7 +21,12 @@ def _choose(noise: jax.Array, candidates: jax.Array) -> jax.Array:
 def place_transmissions(
     state: EnvState, n: jax.Array, from_siphon: bool, from_scheduled: bool, key: jax.Array
 ) -> EnvState:
-    """Create ``n`` transmissions (timer 1, uniform type) one after the other."""
+    """Create ``n`` transmissions (timer 1, uniform type) one after the other.
+
+    A placement either fills a free cell or, finding no free cell or slot, changes
+    nothing, so neither can any later one: at most ``NUM_CELLS`` land, and the loop
+    stops there whatever ``n`` is (a siphon may queue millions), with the same result.
+    """
     lof = line_of_fire(state).reshape(-1)
     player_cell = ((ROWS == state.player.row) & (COLS == state.player.col)).reshape(-1)
     fixed_blocked = player_cell | (state.board.block_kind > 0).reshape(-1) | (
@@ -41,5 +46,5 @@ def place_transmissions(
             jnp.bool_(from_scheduled), jnp.any(pool),
         )
 
-    trans = jax.lax.fori_loop(0, n, body, state.transmissions)
+    trans = jax.lax.fori_loop(0, jnp.minimum(n, NUM_CELLS), body, state.transmissions)
     return state.replace(transmissions=trans)

@@ -3,12 +3,16 @@
 ``build(scenario)`` follows the original's ``setState`` procedure (§9.2); ``describe(state)``
 goes back; ``hidden_fields(state)`` is the internal-state readout of §9.3.
 
-Validation choices (stricter than the original's lenient builder, which silently skips
-bad entries): unknown keys, wrong types, off-board positions, unknown enemy / block /
+Validation (``Scenario.validated``, run by ``from_dict``, ``from_json``, ``from_bytes`` and
+``build`` alike) is stricter than the original's lenient builder, which silently skips
+bad entries: unknown keys, wrong types, off-board positions, unknown enemy / block /
 program names, two blocks on one cell, a block on a data siphon or on the exit (5,5),
-negative counts, integers outside int32 and a stage outside 1..8 raise ``ValueError``
-naming the field. A player HP outside 0..3 becomes 3, and a transmission timer of 0 or
-below hatches at the next tick, exactly as in the original (§9.2, §5.4).
+more than 36 enemies or transmissions, a stage outside 1..8, and every count outside
+``RANGES`` (negative, or above ``MAX_AMOUNT``, a cap far above what a game reaches that
+keeps every later sum inside int32) raise ``ValueError`` naming the field and quoting at
+most ~80 characters of the value. A player HP outside 0..3 becomes 3, and a transmission
+timer of 0 hatches at the next tick, exactly as in the original (§9.2, §5.4); negative
+timers, which the original also hatches, are rejected (the observation's range is 0..1).
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ import numpy as np
 
 from hackmatrix.domain.constants import (
     ENEMY_NAMES, FIRST_PROGRAM_ACTION, GRID, MAX_ENEMIES, MAX_TRANSMISSIONS, NUM_PROGRAMS,
-    PROGRAM_ALIASES, PROGRAM_NAMES, BlockKind, Special,
+    NUM_STAGES, PROGRAM_ALIASES, PROGRAM_NAMES, BlockKind, Special,
 )
 from hackmatrix.domain.state import EnvParams, EnvState, empty_state
 
@@ -92,7 +96,17 @@ class Scenario:
     show_activated: bool = False
     scheduled_tasks_disabled: bool = False
 
-    # --- JSON ------------------------------------------------------------------------
+    # --- validation and JSON ------------------------------------------------------------
+    def validated(self) -> "Scenario":
+        """This scenario checked field by field and normalised (plain ints and bools,
+        tuples, lower-case enemy types, canonical program names).
+
+        Raises ValueError naming the first bad field (``player.credits``, ``blocks[2].row``,
+        ...) and quoting at most ~80 characters of its value. ``build`` and ``from_dict``
+        call it, so a scenario made in code is held to the same rules as JSON.
+        """
+        return _validate(self)
+
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Scenario":
         """Parse and validate the scenario JSON object; raises ValueError naming the field."""
@@ -102,9 +116,30 @@ class Scenario:
     def from_json(cls, text: str) -> "Scenario":
         try:
             data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"scenario: not valid JSON ({exc})") from exc
+        except RecursionError:
+            raise ValueError("scenario: not valid JSON (nested too deeply)") from None
+        except ValueError as exc:  # JSONDecodeError, or an integer too long to convert
+            raise ValueError(f"scenario: not valid JSON ({_cut(str(exc))})") from None
         return cls.from_dict(data)
+
+    @classmethod
+    def from_bytes(cls, data: bytes, source: str = "scenario") -> "Scenario":
+        """Parse the bytes of a scenario file (UTF-8 JSON); every ValueError names ``source``.
+
+        The caller reads the file (the domain does no I/O), e.g.
+        ``Scenario.from_bytes(Path(path).read_bytes(), path)``.
+        """
+        try:
+            text = bytes(data).decode("utf-8")
+        except UnicodeDecodeError as exc:
+            bad = show(exc.object[exc.start:exc.start + 4])
+            raise ValueError(
+                f"scenario {str(source)!r}: not UTF-8 text (byte {exc.start}: {bad})"
+            ) from None
+        try:
+            return cls.from_json(text)
+        except ValueError as exc:
+            raise ValueError(f"scenario {str(source)!r}: {exc}") from None
 
     def to_dict(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)
@@ -120,124 +155,238 @@ class Scenario:
         return json.dumps(self.to_dict())
 
 
-# --- parsing / validation ----------------------------------------------------------------
+# --- limits ------------------------------------------------------------------------------
 
-_FIELD_TYPES = {int: "an integer", bool: "a boolean", str: "a string"}
+MAX_AMOUNT = 1_000_000
+"""The largest value of every scenario count: player credits, energy, data siphons, score,
+attack damage; turn; enemy HP; transmission timers; block points and spawn counts;
+resource credits and energy.
+
+A generated game stays far below it (block points 1..9, resources 1..3, attack at most
+17, a few hundred credits or points), and no sequence of actions from a scenario inside
+the caps reaches int32 (2**31 - 1): each cell's points, spawns and resources are
+collected once per board, so a stage adds at most 37 x the cap to a counter, SCORE adds
+7 per 5 energy, DELAY 3 per 2 energy, a turn 1. It also keeps a block's points below
+the siphon-quality sentinel (siphon._BIG = 2**20).
+"""
+INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
+
+# Allowed range of each integer field, by spec class (inclusive).
+_BOARD = (0, GRID - 1)
+_AMOUNT = (0, MAX_AMOUNT)
+RANGES: dict[str, dict[str, tuple[int, int]]] = {
+    "PlayerSpec": {
+        "row": _BOARD, "col": _BOARD,
+        "hp": (INT32_MIN, INT32_MAX),  # outside 0..3 it becomes 3 (§9.2)
+        "credits": _AMOUNT, "energy": _AMOUNT, "data_siphons": _AMOUNT,
+        "attack_damage": (1, MAX_AMOUNT), "score": _AMOUNT,
+    },
+    "EnemySpec": {"row": _BOARD, "col": _BOARD, "hp": _AMOUNT},
+    # Timers below 0 are rejected: the observation shows min(timer, 4) / 4 (obs §1.4).
+    "TransmissionSpec": {"row": _BOARD, "col": _BOARD, "turns_remaining": _AMOUNT},
+    "BlockSpec": {"row": _BOARD, "col": _BOARD, "points": _AMOUNT, "spawn_count": _AMOUNT},
+    "ResourceSpec": {"row": _BOARD, "col": _BOARD, "credits": _AMOUNT, "energy": _AMOUNT},
+    "Scenario": {"stage": (1, NUM_STAGES), "turn": _AMOUNT},
+}
+
+# --- messages ------------------------------------------------------------------------------
+
+SHOW_LIMIT = 80
+"""Error messages quote at most about this many characters of a bad value."""
 
 
-def _get(obj: dict, key: str, kind: type, where: str, default: Any = dataclasses.MISSING):
-    if key not in obj:
-        if default is dataclasses.MISSING:
-            raise ValueError(f"{where}.{key}: missing required field")
-        return default
-    value = obj[key]
-    if kind is int and (isinstance(value, bool) or not isinstance(value, int)):
-        raise ValueError(f"{where}.{key}: expected an integer, got {value!r}")
-    if kind is int and not -(2**31) <= value < 2**31:
-        raise ValueError(f"{where}.{key}: {value} does not fit the engine's int32")
-    if kind is bool and not isinstance(value, bool):
-        raise ValueError(f"{where}.{key}: expected a boolean, got {value!r}")
-    if kind is str and not isinstance(value, str):
-        raise ValueError(f"{where}.{key}: expected a string, got {value!r}")
-    return value
+def show(value: Any) -> str:
+    """``repr(value)`` for an error message, cut to about ``SHOW_LIMIT`` characters.
+
+    Never builds the full repr of a huge string, a long list or a deeply nested value.
+    """
+    return _cut(_bounded_repr(value, depth=3))
+
+
+def _cut(text: str) -> str:
+    return text if len(text) <= SHOW_LIMIT else text[: SHOW_LIMIT - 3] + "..."
+
+
+def _bounded_repr(value: Any, depth: int) -> str:
+    if isinstance(value, str):
+        return repr(value[: SHOW_LIMIT + 1])
+    if isinstance(value, bool) or value is None or isinstance(value, float):
+        return repr(value)
+    if isinstance(value, int):
+        return repr(value) if value.bit_length() <= 200 else f"<an integer of {value.bit_length()} bits>"
+    if isinstance(value, (list, tuple, dict)):
+        is_dict = isinstance(value, dict)
+        open_, close = ("{", "}") if is_dict else ("[", "]") if isinstance(value, list) else ("(", ")")
+        if depth == 0:
+            return f"{open_}...{close}" if value else f"{open_}{close}"
+        parts, size = [], 0
+        for item in (value.items() if is_dict else value):
+            if size > SHOW_LIMIT:
+                parts.append("...")
+                break
+            if is_dict:
+                part = f"{_bounded_repr(item[0], depth - 1)}: {_bounded_repr(item[1], depth - 1)}"
+            else:
+                part = _bounded_repr(item, depth - 1)
+            parts.append(part)
+            size += len(part) + 2
+        if isinstance(value, tuple) and len(value) == 1 and parts != ["..."]:
+            return f"({parts[0]},)"
+        return open_ + ", ".join(parts) + close
+    try:
+        text = repr(value)
+    except Exception:  # noqa: BLE001 - a message must not fail
+        text = f"<{type(value).__name__}>"
+    return text[: SHOW_LIMIT + 1]
+
+
+# --- parsing (JSON shape) ------------------------------------------------------------------
+
+_MISSING = dataclasses.MISSING
+
+
+def _fields(cls: type) -> set[str]:
+    return {f.name for f in dataclasses.fields(cls)}
 
 
 def _check_keys(obj: Any, allowed: set[str], where: str) -> dict:
     if not isinstance(obj, dict):
-        raise ValueError(f"{where}: expected an object, got {obj!r}")
-    unknown = sorted(set(obj) - allowed)
+        raise ValueError(f"{where}: expected an object, got {show(obj)}")
+    unknown = sorted((k for k in obj if k not in allowed), key=str)
     if unknown:
-        raise ValueError(f"{where}: unknown field(s) {unknown}")
+        raise ValueError(f"{where}: unknown field(s) {show(unknown)}")
     return obj
 
 
-def _check_cell(obj: dict, where: str) -> tuple[int, int]:
-    row = _get(obj, "row", int, where)
-    col = _get(obj, "col", int, where)
-    if not 0 <= row < GRID:
-        raise ValueError(f"{where}.row: {row} is off the 6x6 board")
-    if not 0 <= col < GRID:
-        raise ValueError(f"{where}.col: {col} is off the 6x6 board")
-    return row, col
+def _entry(cls: type, obj: Any, where: str, required: tuple[str, ...]):
+    """A spec object from its JSON object: keys checked, values as given (checked later)."""
+    obj = _check_keys(obj, _fields(cls), where)
+    for key in required:
+        if key not in obj:
+            raise ValueError(f"{where}.{key}: missing required field")
+    return cls(**obj)
 
 
-def _non_negative(value: int, where: str) -> int:
-    if value < 0:
-        raise ValueError(f"{where}: must be >= 0, got {value}")
+def _parse_scenario(data: Any) -> Scenario:
+    d = _check_keys(data, _fields(Scenario), "scenario")
+    if "player" not in d:
+        raise ValueError("scenario.player: missing required field")
+    fields: dict[str, Any] = {"player": _entry(PlayerSpec, d["player"], "player", ("row", "col"))}
+    required = {
+        "enemies": (EnemySpec, ("type", "row", "col", "hp")),
+        "transmissions": (TransmissionSpec, ("row", "col", "turns_remaining", "enemy_type")),
+        "blocks": (BlockSpec, ("row", "col", "kind")),
+        "resources": (ResourceSpec, ("row", "col")),
+    }
+    for key in ("enemies", "transmissions", "blocks", "resources", "owned_programs"):
+        value = d.get(key, [])
+        if not isinstance(value, list):
+            raise ValueError(f"scenario.{key}: expected a list, got {show(value)}")
+        if key in required:
+            cls, keys = required[key]
+            value = [_entry(cls, e, f"{key}[{i}]", keys) for i, e in enumerate(value)]
+        fields[key] = tuple(value)
+    for key in ("stage", "turn", "show_activated", "scheduled_tasks_disabled"):
+        if key in d:
+            fields[key] = d[key]
+    return Scenario(**fields).validated()
+
+
+# --- validation (any route) ----------------------------------------------------------------
+
+def _int(value: Any, where: str, bounds: tuple[int, int]) -> int:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise ValueError(f"{where}: expected an integer, got {show(value)}")
+    value = int(value)
+    lo, hi = bounds
+    if bounds == _BOARD and not lo <= value <= hi:
+        raise ValueError(f"{where}: {show(value)} is off the 6x6 board (0..{hi})")
+    if value < lo:
+        raise ValueError(f"{where}: {show(value)} is below the minimum {lo}")
+    if value > hi:
+        raise ValueError(f"{where}: {show(value)} is above the maximum {hi}")
     return value
 
 
-def enemy_type_index(name: str, where: str = "enemy type") -> int:
+def _bool(value: Any, where: str) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{where}: expected a boolean, got {show(value)}")
+    return bool(value)
+
+
+def _str(value: Any, where: str) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"{where}: expected a string, got {show(value)}")
+    return value
+
+
+def _checked(spec: Any, cls: type, where: str) -> dict[str, Any]:
+    """The fields of ``spec`` (a ``cls``), integers range-checked and booleans type-checked."""
+    if not isinstance(spec, cls):
+        article = "an" if cls.__name__[0] in "AEIOU" else "a"
+        raise ValueError(f"{where}: expected {article} {cls.__name__}, got {show(spec)}")
+    ranges = RANGES[cls.__name__]
+    out = {}
+    for f in dataclasses.fields(cls):
+        value = getattr(spec, f.name)
+        if f.name in ranges:
+            value = _int(value, f"{where}.{f.name}", ranges[f.name])
+        elif f.type in ("bool", bool):
+            value = _bool(value, f"{where}.{f.name}")
+        out[f.name] = value
+    return out
+
+
+def _entries(value: Any, where: str) -> tuple:
+    if not isinstance(value, (list, tuple)):
+        raise ValueError(f"{where}: expected a list, got {show(value)}")
+    return tuple(value)
+
+
+def enemy_type_index(name: Any, where: str = "enemy type") -> int:
     key = name.lower() if isinstance(name, str) else name
     if key not in ENEMY_NAMES:
-        raise ValueError(f"{where}: unknown enemy type {name!r} (expected one of {list(ENEMY_NAMES)})")
+        raise ValueError(f"{where}: unknown enemy type {show(name)} (expected one of {list(ENEMY_NAMES)})")
     return ENEMY_NAMES.index(key)
 
 
 def program_index(name: Any, where: str = "program") -> int:
     """Program index 0..22 from a name (case-insensitive, §9.2 aliases) or an action index 5..27."""
-    if isinstance(name, int) and not isinstance(name, bool):
+    if isinstance(name, (int, np.integer)) and not isinstance(name, (bool, np.bool_)):
         if FIRST_PROGRAM_ACTION <= name < FIRST_PROGRAM_ACTION + NUM_PROGRAMS:
-            return name - FIRST_PROGRAM_ACTION
-        raise ValueError(f"{where}: action index {name} is not a program (5..27)")
+            return int(name) - FIRST_PROGRAM_ACTION
+        raise ValueError(f"{where}: action index {show(int(name))} is not a program (5..27)")
     if not isinstance(name, str):
-        raise ValueError(f"{where}: expected a program name, got {name!r}")
+        raise ValueError(f"{where}: expected a program name, got {show(name)}")
     canonical = PROGRAM_ALIASES.get(name.lower(), name.upper())
     if canonical not in PROGRAM_NAMES:
-        raise ValueError(f"{where}: unknown program {name!r}")
+        raise ValueError(f"{where}: unknown program {show(name)}")
     return PROGRAM_NAMES.index(canonical)
 
 
-def _parse_scenario(data: Any) -> Scenario:
-    allowed = {f.name for f in dataclasses.fields(Scenario)}
-    d = _check_keys(data, allowed, "scenario")
-    if "player" not in d:
-        raise ValueError("scenario.player: missing required field")
-    pd = _check_keys(d["player"], {f.name for f in dataclasses.fields(PlayerSpec)}, "player")
-    row, col = _check_cell(pd, "player")
-    player = PlayerSpec(
-        row=row, col=col, hp=_get(pd, "hp", int, "player", 3),
-        credits=_non_negative(_get(pd, "credits", int, "player", 0), "player.credits"),
-        energy=_non_negative(_get(pd, "energy", int, "player", 0), "player.energy"),
-        data_siphons=_non_negative(_get(pd, "data_siphons", int, "player", 0), "player.data_siphons"),
-        attack_damage=_get(pd, "attack_damage", int, "player", 1),
-        score=_non_negative(_get(pd, "score", int, "player", 0), "player.score"),
-    )
-    if player.attack_damage < 1:
-        raise ValueError(f"player.attack_damage: must be >= 1, got {player.attack_damage}")
-
-    def as_list(key: str) -> list:
-        value = d.get(key, [])
-        if not isinstance(value, list):
-            raise ValueError(f"scenario.{key}: expected a list, got {value!r}")
-        return value
+def _validate(s: Any) -> Scenario:
+    """``s`` checked field by field (ValueError naming the first bad one), normalised:
+    plain ints and bools, tuples, lower-case enemy types, canonical program names."""
+    if not isinstance(s, Scenario):
+        raise ValueError(f"scenario: expected a Scenario or a scenario dict, got {show(s)}")
+    player = PlayerSpec(**_checked(s.player, PlayerSpec, "player"))
 
     enemies = []
-    for i, e in enumerate(as_list("enemies")):
+    for i, e in enumerate(_entries(s.enemies, "scenario.enemies")):
         w = f"enemies[{i}]"
-        _check_keys(e, {f.name for f in dataclasses.fields(EnemySpec)}, w)
-        r, c = _check_cell(e, w)
-        kind = _get(e, "type", str, w)
-        enemy_type_index(kind, f"{w}.type")
-        enemies.append(EnemySpec(
-            type=kind.lower(), row=r, col=c, hp=_non_negative(_get(e, "hp", int, w), f"{w}.hp"),
-            stunned=_get(e, "stunned", bool, w, False),
-            spawned_from_siphon=_get(e, "spawned_from_siphon", bool, w, False),
-            from_scheduled_task=_get(e, "from_scheduled_task", bool, w, False),
-        ))
+        f = _checked(e, EnemySpec, w)
+        f["type"] = ENEMY_NAMES[enemy_type_index(_str(f["type"], f"{w}.type"), f"{w}.type")]
+        enemies.append(EnemySpec(**f))
     if len(enemies) > MAX_ENEMIES:
         raise ValueError(f"scenario.enemies: {len(enemies)} entries exceed the {MAX_ENEMIES} slots")
 
     transmissions = []
-    for i, t in enumerate(as_list("transmissions")):
+    for i, t in enumerate(_entries(s.transmissions, "scenario.transmissions")):
         w = f"transmissions[{i}]"
-        _check_keys(t, {f.name for f in dataclasses.fields(TransmissionSpec)}, w)
-        r, c = _check_cell(t, w)
-        kind = _get(t, "enemy_type", str, w)
-        enemy_type_index(kind, f"{w}.enemy_type")
-        transmissions.append(TransmissionSpec(
-            row=r, col=c, turns_remaining=_get(t, "turns_remaining", int, w), enemy_type=kind.lower()
-        ))
+        f = _checked(t, TransmissionSpec, w)
+        kind = _str(f["enemy_type"], f"{w}.enemy_type")
+        f["enemy_type"] = ENEMY_NAMES[enemy_type_index(kind, f"{w}.enemy_type")]
+        transmissions.append(TransmissionSpec(**f))
     if len(transmissions) > MAX_TRANSMISSIONS:
         raise ValueError(
             f"scenario.transmissions: {len(transmissions)} entries exceed the {MAX_TRANSMISSIONS} slots"
@@ -245,62 +394,49 @@ def _parse_scenario(data: Any) -> Scenario:
 
     blocks = []
     block_cells: dict[tuple[int, int], int] = {}
-    for i, b in enumerate(as_list("blocks")):
+    for i, b in enumerate(_entries(s.blocks, "scenario.blocks")):
         w = f"blocks[{i}]"
-        _check_keys(b, {f.name for f in dataclasses.fields(BlockSpec)}, w)
-        r, c = _check_cell(b, w)
-        kind = _get(b, "kind", str, w)
+        f = _checked(b, BlockSpec, w)
+        r, c = f["row"], f["col"]
+        kind = _str(f["kind"], f"{w}.kind")
         if kind not in ("data", "program"):
-            raise ValueError(f"{w}.kind: unknown block kind {kind!r} (expected 'data' or 'program')")
+            raise ValueError(f"{w}.kind: unknown block kind {show(kind)} (expected 'data' or 'program')")
         if (r, c) in block_cells:
             raise ValueError(f"{w}: cell ({r}, {c}) already holds blocks[{block_cells[(r, c)]}]")
         if (r, c) == (GRID - 1, GRID - 1):
             raise ValueError(f"{w}: cell (5, 5) is the exit and cannot hold a block")
         block_cells[(r, c)] = i
-        program = None
         if kind == "program":
-            program = _get(b, "program", str, w)
-            program = PROGRAM_NAMES[program_index(program, f"{w}.program")]
-        elif "program" in b and b["program"] is not None:
-            raise ValueError(f"{w}.program: a data block has no program (got {b['program']!r})")
-        blocks.append(BlockSpec(
-            row=r, col=c, kind=kind,
-            points=_non_negative(_get(b, "points", int, w, 0), f"{w}.points"),
-            spawn_count=_non_negative(_get(b, "spawn_count", int, w, 0), f"{w}.spawn_count"),
-            siphoned=_get(b, "siphoned", bool, w, False), program=program,
-        ))
+            if f["program"] is None:
+                raise ValueError(f"{w}.program: missing required field (a program block needs one)")
+            f["program"] = PROGRAM_NAMES[program_index(_str(f["program"], f"{w}.program"), f"{w}.program")]
+        elif f["program"] is not None:
+            raise ValueError(f"{w}.program: a data block has no program (got {show(f['program'])})")
+        blocks.append(BlockSpec(**f))
 
     resources = []
-    for i, res in enumerate(as_list("resources")):
+    for i, res in enumerate(_entries(s.resources, "scenario.resources")):
         w = f"resources[{i}]"
-        _check_keys(res, {f.name for f in dataclasses.fields(ResourceSpec)}, w)
-        r, c = _check_cell(res, w)
-        spec = ResourceSpec(
-            row=r, col=c,
-            credits=_non_negative(_get(res, "credits", int, w, 0), f"{w}.credits"),
-            energy=_non_negative(_get(res, "energy", int, w, 0), f"{w}.energy"),
-            data_siphon=_get(res, "data_siphon", bool, w, False),
-        )
-        if spec.data_siphon and (r, c) in block_cells:
-            raise ValueError(f"{w}: a data siphon cannot share cell ({r}, {c}) with a block")
-        if spec.data_siphon and (r, c) == (GRID - 1, GRID - 1):
+        spec = ResourceSpec(**_checked(res, ResourceSpec, w))
+        cell = (spec.row, spec.col)
+        if spec.data_siphon and cell in block_cells:
+            raise ValueError(f"{w}: a data siphon cannot share cell {cell} with a block")
+        if spec.data_siphon and cell == (GRID - 1, GRID - 1):
             raise ValueError(f"{w}: a data siphon cannot lie on the exit (5, 5)")
         resources.append(spec)
 
-    owned = []
-    for i, name in enumerate(as_list("owned_programs")):
-        owned.append(PROGRAM_NAMES[program_index(name, f"owned_programs[{i}]")])
-
-    stage = _get(d, "stage", int, "scenario", 1)
-    if not 1 <= stage <= 8:
-        raise ValueError(f"scenario.stage: must be in 1..8, got {stage}")
-    turn = _non_negative(_get(d, "turn", int, "scenario", 0), "scenario.turn")
+    owned = tuple(
+        PROGRAM_NAMES[program_index(name, f"owned_programs[{i}]")]
+        for i, name in enumerate(_entries(s.owned_programs, "scenario.owned_programs"))
+    )
+    top = RANGES["Scenario"]
     return Scenario(
         player=player, enemies=tuple(enemies), transmissions=tuple(transmissions),
-        blocks=tuple(blocks), resources=tuple(resources), owned_programs=tuple(owned),
-        stage=stage, turn=turn,
-        show_activated=_get(d, "show_activated", bool, "scenario", False),
-        scheduled_tasks_disabled=_get(d, "scheduled_tasks_disabled", bool, "scenario", False),
+        blocks=tuple(blocks), resources=tuple(resources), owned_programs=owned,
+        stage=_int(s.stage, "scenario.stage", top["stage"]),
+        turn=_int(s.turn, "scenario.turn", top["turn"]),
+        show_activated=_bool(s.show_activated, "scenario.show_activated"),
+        scheduled_tasks_disabled=_bool(s.scheduled_tasks_disabled, "scenario.scheduled_tasks_disabled"),
     )
 
 
@@ -308,10 +444,7 @@ def _parse_scenario(data: Any) -> Scenario:
 
 def build(scenario: Scenario | dict, params: EnvParams = EnvParams()) -> EnvState:
     """The original's setState (§9.2): exit (5,5), interval = next = 12, empty history."""
-    if isinstance(scenario, dict):
-        scenario = Scenario.from_dict(scenario)
-    if not isinstance(scenario, Scenario):
-        raise ValueError(f"scenario: expected a Scenario or a scenario dict, got {type(scenario).__name__}")
+    scenario = Scenario.from_dict(scenario) if isinstance(scenario, dict) else _validate(scenario)
     g = (GRID, GRID)
     kind = np.zeros(g, np.int32)
     points = np.zeros(g, np.int32)

@@ -13,7 +13,8 @@ from hackmatrix.domain.state import EnvState
 # Cross offsets: the cell itself, then U, D, L, R.
 _CROSS_DR = jnp.array([0, 1, -1, 0, 0], jnp.int32)
 _CROSS_DC = jnp.array([0, 0, 0, -1, 1], jnp.int32)
-_BIG = jnp.int32(1 << 20)
+_BIG = jnp.int32(1 << 20)  # above any block's points (scenario.MAX_AMOUNT = 10**6)
+_INT32_MAX = jnp.int32(2**31 - 1)
 
 
 def _sort5(x: jax.Array) -> jax.Array:
@@ -144,7 +145,9 @@ def siphon_action(state: EnvState):
             data_siphons=p.data_siphons - 1,
         ),
         owned=state.owned | acquired,
-        pending_siphon=state.pending_siphon + pending_gain,
+        # Saturating: siphons skipped by STEP and reverted by UNDO can queue spawn counts
+        # again and again; past NUM_CELLS the count only matters for the readout (§9.3).
+        pending_siphon=state.pending_siphon + jnp.minimum(pending_gain, _INT32_MAX - state.pending_siphon),
         scheduled_interval=jnp.maximum(MIN_INTERVAL, state.scheduled_interval - 1),
         next_scheduled_turn=state.next_scheduled_turn + SIPHON_POSTPONE,
     )

@@ -138,7 +138,7 @@ def _huge_credits() -> str:
     [
         ("not json at all", "scenario '{path}':"),
         ("[1, 2]", "scenario '{path}':"),
-        (b"\xff\xfe{}", "scenario '{path}' is not UTF-8 text"),
+        (b"\xff\xfe{}", "scenario '{path}': not UTF-8 text (byte 0: "),
         ("[" * 100_000 + "]" * 100_000, "scenario '{path}':"),
         (None, "cannot read scenario '{path}'"),  # a folder
         (_huge_credits(), "scenario '{path}':"),

@@ -17,8 +17,9 @@ from hypothesis import strategies as st
 
 from hackmatrix.domain import env, scenario
 from hackmatrix.domain.constants import (
-    ENEMY_NAMES, GRID, MAX_HP, NUM_ACTIONS, NUM_STAGES, PROGRAM_ALIASES, PROGRAM_NAMES, REWARD_KEYS,
+    DIR_DCOL, DIR_DROW, ENEMY_NAMES, GRID, MAX_HP, NUM_ACTIONS, NUM_STAGES, PROGRAM_ALIASES, PROGRAM_NAMES, REWARD_KEYS,
 )
+from hackmatrix.domain.scenario import MAX_AMOUNT
 
 PARAMS = env.DEFAULT_PARAMS
 STEP = jax.jit(env.step)
@@ -30,6 +31,8 @@ BATCHED_VALID = jax.jit(env.batched_valid_actions)
 
 EXIT = (GRID - 1, GRID - 1)
 TOL = 1e-5
+# Action indices outside 0..27: the invalid action (observation-reward-metrics §2.4).
+OUT_OF_RANGE_ACTIONS = (-1, NUM_ACTIONS, 1000, -(2**31), 2**31 - 1)
 
 # --- strategies -----------------------------------------------------------------------------
 
@@ -44,46 +47,59 @@ program_names = st.one_of(
 enemy_types = st.one_of(st.sampled_from(ENEMY_NAMES), st.sampled_from(ENEMY_NAMES).map(str.upper))
 
 
-def _enemy(cell_strategy) -> st.SearchStrategy[dict]:
+def counts(lo: int, usual: int, edgy: bool) -> st.SearchStrategy[int]:
+    """A count in lo..usual; in an ``edgy`` scenario also the ends of its valid range
+    (lo, MAX_AMOUNT - 1, MAX_AMOUNT: scenario.RANGES) half of the time."""
+    if not edgy:
+        return st.integers(lo, usual)
+    return st.one_of(st.sampled_from((lo, MAX_AMOUNT - 1, MAX_AMOUNT)), st.integers(lo, usual))
+
+
+def _enemy(cell_strategy, edgy: bool) -> st.SearchStrategy[dict]:
     return st.builds(
         lambda kind, cell, hp, stunned, sip, sch: {
             "type": kind, "row": cell[0], "col": cell[1], "hp": hp, "stunned": stunned,
             "spawned_from_siphon": sip, "from_scheduled_task": sch,
         },
-        enemy_types, cell_strategy, st.integers(0, 4), st.booleans(), st.booleans(), st.booleans(),
+        enemy_types, cell_strategy, counts(0, 4, edgy), st.booleans(), st.booleans(), st.booleans(),
     )
 
 
 @st.composite
 def scenarios(draw, max_enemies: int = 10, max_transmissions: int = 6, max_blocks: int = 12,
               max_resources: int = 10) -> dict:
-    """An arbitrary VALID scenario dict (shared/golden/README.md format)."""
+    """An arbitrary VALID scenario dict (shared/golden/README.md format).
+
+    Nominally one scenario in four is "edgy": its counts are often at the ends of their ranges
+    (up to scenario.MAX_AMOUNT), so every later sum is checked for wraparound.
+    """
+    edgy = draw(st.integers(0, 3), label="edgy") == 0
     player_cell = draw(cells)
     player = {
         "row": player_cell[0], "col": player_cell[1],
         "hp": draw(st.integers(0, MAX_HP)),
-        "credits": draw(st.integers(0, 30)), "energy": draw(st.integers(0, 30)),
-        "data_siphons": draw(st.integers(0, 3)), "attack_damage": draw(st.integers(1, 5)),
-        "score": draw(st.integers(0, 40)),
+        "credits": draw(counts(0, 30, edgy)), "energy": draw(counts(0, 30, edgy)),
+        "data_siphons": draw(counts(0, 3, edgy)), "attack_damage": draw(counts(1, 5, edgy)),
+        "score": draw(counts(0, 40, edgy)),
     }
     # Enemies anywhere (on blocks, on the player, stacked): §9.2 step 4 does not validate.
     # Half of the time they crowd a few cells so that stacks are common.
     hot = draw(st.lists(cells, min_size=1, max_size=3))
     enemy_cells = st.one_of(cells, st.sampled_from(hot), st.just(player_cell))
-    enemies = draw(st.lists(_enemy(enemy_cells), max_size=max_enemies))
+    enemies = draw(st.lists(_enemy(enemy_cells, edgy), max_size=max_enemies))
     transmissions = draw(st.lists(
         st.builds(lambda cell, turns, kind: {"row": cell[0], "col": cell[1], "turns_remaining": turns,
                                              "enemy_type": kind},
-                  st.one_of(cells, st.sampled_from(hot)), st.integers(0, 5), enemy_types),
+                  st.one_of(cells, st.sampled_from(hot)), counts(0, 5, edgy), enemy_types),
         max_size=max_transmissions,
     ))
     block_cells = draw(st.lists(cells.filter(lambda c: c != EXIT), unique=True, max_size=max_blocks))
     blocks = []
     for r, c in block_cells:
         siphoned = draw(st.booleans())
-        spawn = draw(st.integers(0, 9))
+        spawn = draw(counts(0, 9, edgy))
         if draw(st.booleans()):
-            blocks.append({"row": r, "col": c, "kind": "data", "points": draw(st.integers(0, 9)),
+            blocks.append({"row": r, "col": c, "kind": "data", "points": draw(counts(0, 9, edgy)),
                            "spawn_count": spawn, "siphoned": siphoned})
         else:
             blocks.append({"row": r, "col": c, "kind": "program", "program": draw(program_names),
@@ -96,7 +112,7 @@ def scenarios(draw, max_enemies: int = 10, max_transmissions: int = 6, max_block
         if what == "data_siphon" and (r, c) not in taken:
             resources.append({"row": r, "col": c, "data_siphon": True})
         elif what in ("credits", "energy"):
-            resources.append({"row": r, "col": c, what: draw(st.integers(1, 3))})
+            resources.append({"row": r, "col": c, what: draw(counts(1, 3, edgy))})
         else:
             resources.append({"row": r, "col": c, "credits": 0, "energy": 0, "data_siphon": False})
     owned = draw(st.one_of(
@@ -106,17 +122,33 @@ def scenarios(draw, max_enemies: int = 10, max_transmissions: int = 6, max_block
     return {
         "player": player, "enemies": enemies, "transmissions": transmissions, "blocks": blocks,
         "resources": resources, "owned_programs": owned,
-        "stage": draw(st.integers(1, NUM_STAGES)), "turn": draw(st.integers(0, 30)),
+        "stage": draw(st.integers(1, NUM_STAGES)), "turn": draw(counts(0, 30, edgy)),
         "show_activated": draw(st.booleans()), "scheduled_tasks_disabled": draw(st.booleans()),
     }
 
 
+def at_a_cap(value) -> bool:
+    """Whether a scenario dict holds a count at MAX_AMOUNT - 1 or MAX_AMOUNT (for statistics)."""
+    if isinstance(value, dict):
+        return any(at_a_cap(v) for v in value.values())
+    if isinstance(value, list):
+        return any(at_a_cap(v) for v in value)
+    return isinstance(value, int) and not isinstance(value, bool) and value >= MAX_AMOUNT - 1
+
+
 def draw_action(data, mask: np.ndarray, p_valid: int = 8) -> int:
-    """A legal action most of the time (p_valid in 10), otherwise any of the 28."""
+    """A legal action most of the time (p_valid in 10), otherwise any of the 28, or
+    (1 in 10 of those) an index outside 0..27."""
     legal = np.flatnonzero(mask)
     if len(legal) and data.draw(st.integers(0, 9), label="pick legal") < p_valid:
         return int(data.draw(st.sampled_from(legal.tolist()), label="legal action"))
+    if data.draw(st.integers(0, 9), label="out of range") == 0:
+        return int(data.draw(st.sampled_from(OUT_OF_RANGE_ACTIONS), label="out-of-range action"))
     return int(data.draw(st.integers(0, NUM_ACTIONS - 1), label="any action"))
+
+
+def is_legal(mask: np.ndarray, action: int) -> bool:
+    return 0 <= action < NUM_ACTIONS and bool(mask[action])
 
 
 # --- running and checking --------------------------------------------------------------------
@@ -159,6 +191,9 @@ def check_state(s) -> None:
     assert p.credits >= 0 and p.energy >= 0 and p.data_siphons >= 0 and p.score >= 0, p
     assert p.attack_damage >= 1, f"attack {p.attack_damage}"
     assert s.turn >= 0, f"turn {s.turn}"
+    # No wraparound anywhere: every count stays >= 0 (scenario.RANGES, MAX_AMOUNT).
+    assert s.pending_siphon >= 0 and s.next_scheduled_turn >= 0, (s.pending_siphon, s.next_scheduled_turn)
+    assert (s.transmissions.turns[s.transmissions.alive] >= 0).all(), s.transmissions.turns
     for name, lst in (("enemies", s.enemies), ("transmissions", s.transmissions)):
         assert _prefix(lst.alive), f"{name} not compacted: {lst.alive.astype(int)}"
         live = lst.alive
@@ -171,22 +206,42 @@ def check_state(s) -> None:
     assert not ((b.block_kind > 0) & (b.special != 0)).any(), "block on a data siphon or the exit"
     assert not ((b.res_credits != 0) & (b.res_energy != 0)).any(), "credits and energy on one cell"
     assert (b.res_credits >= 0).all() and (b.res_energy >= 0).all()
+    assert (b.block_points >= 0).all() and (b.block_spawn >= 0).all()
     assert 0 <= s.exit_row < GRID and 0 <= s.exit_col < GRID
     assert 0 <= s.undo_count <= PARAMS.undo_depth
 
 
 def check_observation(obs, s) -> None:
-    """Finite, and the player vector / program flags match the state (obs §1.2, §1.3)."""
+    """Finite, and the player vector / program flags match the state (obs §1.2, §1.3).
+
+    Numerators saturate at 127 (the int8 observation code): siphons above 1270 show
+    12.7, attack above 255 shows 127 / 2.
+    """
     for part in (obs.player, obs.programs, obs.grid):
         assert np.isfinite(part).all(), "non-finite observation"
     p = s.player
     want = np.array([
         p.row / 5, p.col / 5, p.hp / 3, min(p.credits / 50, 1), min(p.energy / 50, 1),
-        (s.stage - 1) / 7, p.data_siphons / 10, (p.attack_damage - 1) / 2,
+        (s.stage - 1) / 7, min(int(p.data_siphons), 127) / 10, min(int(p.attack_damage) - 1, 127) / 2,
         float(s.show_activated), float(s.scheduled_tasks_disabled),
     ], np.float64)
     np.testing.assert_allclose(obs.player, want, rtol=1e-6, atol=1e-6)
     assert np.array_equal(obs.programs, s.owned.astype(np.float32))
+
+
+def masked_but_executes(before, action: int) -> bool:
+    """game-rules §3.2's scenario-only exception: a direction whose adjacent cell holds a
+    block and a transmission but no enemy is masked, yet executing it destroys the
+    transmission (a successful action)."""
+    if not 0 <= action < 4:
+        return False
+    r = int(before.player.row) + int(DIR_DROW[action])
+    c = int(before.player.col) + int(DIR_DCOL[action])
+    if not (0 <= r < GRID and 0 <= c < GRID):
+        return False
+    tr, en = before.transmissions, before.enemies
+    on = lambda lst: bool((lst.alive & (lst.row == r) & (lst.col == c)).any())  # noqa: E731
+    return bool(before.board.block_kind[r, c] > 0) and on(tr) and not on(en)
 
 
 def check_step(before, mask_before: np.ndarray, action: int, out, sig) -> None:
@@ -201,7 +256,7 @@ def check_step(before, mask_before: np.ndarray, action: int, out, sig) -> None:
     assert abs(total - reward) <= TOL * max(1.0, abs(reward)), (total, reward, comps)
     check_state(after)
     check_observation(obs, after)
-    if not mask_before[action]:
+    if not is_legal(mask_before, action) and not masked_but_executes(before, action):
         # README decision 5 / obs §2.4: nothing changes, reward 0, all components 0, done.
         assert bool(done), f"masked action {action} did not end the episode"
         assert reward == 0.0 and all(v == 0.0 for v in comps.values()), comps

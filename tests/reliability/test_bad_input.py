@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -13,7 +14,9 @@ from hypothesis import strategies as st
 from hackmatrix.adapters.config.cli import parse_command_line
 from hackmatrix.adapters.config.sources import EnvConfigSource, FileConfigSource, LayeredConfigSource
 from hackmatrix.application.config import TrainConfig
-from hackmatrix.domain.scenario import Scenario, build
+from hackmatrix.domain.scenario import (
+    MAX_AMOUNT, BlockSpec, EnemySpec, PlayerSpec, ResourceSpec, Scenario, TransmissionSpec, build,
+)
 from tests.reliability.conftest import examples
 
 P = {"row": 0, "col": 0}
@@ -87,6 +90,29 @@ SCENARIOS = [
      ["resources[0].credits", "-2"]),
     ("37 enemies", with_(enemies=[VIRUS] * 37), ["scenario.enemies", "37"]),
     ("37 transmissions", with_(transmissions=[TRANS] * 37), ["scenario.transmissions", "37"]),
+    ("negative transmission timer", with_(transmissions=[{**TRANS, "turns_remaining": -1}]),
+     ["transmissions[0].turns_remaining", "-1"]),
+    ("credits int32 max", {"player": {**P, "credits": 2**31 - 1}}, ["player.credits", "2147483647", "maximum"]),
+    ("spawn count int32 max", with_(blocks=[{**DATA, "spawn_count": 2**31 - 1}]),
+     ["blocks[0].spawn_count", "2147483647", "maximum"]),
+    ("credits beyond int64", {"player": {**P, "credits": 2**70}}, ["player.credits", str(2**70)]),
+    ("hp beyond int32", {"player": {**P, "hp": 2**31}}, ["player.hp", "2147483648"]),
+]
+
+# Every capped count (scenario.RANGES): (field as the message names it, scenario with that value).
+CAPPED = [
+    ("player.credits", lambda v: {"player": {**P, "credits": v}}),
+    ("player.energy", lambda v: {"player": {**P, "energy": v}}),
+    ("player.data_siphons", lambda v: {"player": {**P, "data_siphons": v}}),
+    ("player.attack_damage", lambda v: {"player": {**P, "attack_damage": v}}),
+    ("player.score", lambda v: {"player": {**P, "score": v}}),
+    ("enemies[0].hp", lambda v: with_(enemies=[{**VIRUS, "hp": v}])),
+    ("transmissions[0].turns_remaining", lambda v: with_(transmissions=[{**TRANS, "turns_remaining": v}])),
+    ("blocks[0].points", lambda v: with_(blocks=[{**DATA, "points": v}])),
+    ("blocks[0].spawn_count", lambda v: with_(blocks=[{**DATA, "spawn_count": v}])),
+    ("resources[0].credits", lambda v: with_(resources=[{"row": 1, "col": 1, "credits": v}])),
+    ("resources[0].energy", lambda v: with_(resources=[{"row": 1, "col": 1, "energy": v}])),
+    ("scenario.turn", lambda v: with_(turn=v)),
 ]
 
 
@@ -104,6 +130,117 @@ def test_bad_scenario_dict_raises_value_error_naming_field_and_value(case, data,
     with pytest.raises(ValueError) as error:
         Scenario.from_json(json.dumps(data))
     assert fragments[0] in str(error.value)
+
+
+@pytest.mark.parametrize(("field", "make"), CAPPED, ids=[c[0] for c in CAPPED])
+def test_each_count_is_accepted_at_its_cap_and_rejected_one_above_naming_field_and_cap(field, make):
+    build(make(MAX_AMOUNT))  # the cap itself builds
+    for value in (MAX_AMOUNT + 1, 2**31 - 1, 2**31, 2**63):
+        with pytest.raises(ValueError) as error:
+            Scenario.from_dict(make(value))
+        assert str(error.value) == f"{field}: {value} is above the maximum {MAX_AMOUNT}"
+
+
+def _raw(data: dict) -> Scenario:
+    """The spec objects of a scenario dict, built in code without any check."""
+    classes = {"enemies": EnemySpec, "transmissions": TransmissionSpec, "blocks": BlockSpec,
+               "resources": ResourceSpec}
+    fields = {k: tuple(classes[k](**e) for e in v) if k in classes else tuple(v) if isinstance(v, list) else v
+              for k, v in data.items() if k != "player"}
+    return Scenario(player=PlayerSpec(**data["player"]), **fields)
+
+
+def _buildable_in_code(data) -> bool:
+    try:
+        _raw(data)
+    except TypeError:  # unknown or missing fields, not an object: only JSON can say that
+        return False
+    return True
+
+
+CODE_ROUTE = [c for c in SCENARIOS if isinstance(c[1], dict) and isinstance(c[1].get("player"), dict)
+              and _buildable_in_code(c[1])]
+
+
+@pytest.mark.parametrize(("case", "data", "fragments"), CODE_ROUTE, ids=[c[0] for c in CODE_ROUTE])
+def test_a_scenario_built_in_code_is_rejected_by_build_with_the_json_message(case, data, fragments):
+    """Scenario(...) objects go through the same checks: no row-10 player, stage 99 or
+    negative credits reaches an array, and the message is the one from_dict gives."""
+    with pytest.raises(ValueError) as from_json:
+        Scenario.from_dict(data)
+    with pytest.raises(ValueError) as from_code:
+        build(_raw(data))
+    assert str(from_code.value) == str(from_json.value)
+
+
+def test_code_route_catches_what_json_cannot_express():
+    cases = [
+        (Scenario(player=PlayerSpec(row=10, col=0)), "player.row: 10 is off the 6x6 board"),
+        (Scenario(player=PlayerSpec(row=0, col=0), stage=99), "scenario.stage: 99 is above the maximum 8"),
+        (Scenario(player=PlayerSpec(row=0, col=0, credits=-5)), "player.credits: -5 is below the minimum 0"),
+        (Scenario(player={"row": 0, "col": 0}), "player: expected a PlayerSpec"),
+        (Scenario(player=PlayerSpec(row=0, col=0), enemies=({"type": "virus"},)), "enemies[0]: expected an EnemySpec"),
+        (Scenario(player=PlayerSpec(row=0, col=0), enemies=EnemySpec("virus", 1, 1, 2)), "scenario.enemies"),
+        (Scenario(player=PlayerSpec(row=0.5, col=0)), "player.row: expected an integer, got 0.5"),
+        (Scenario(player=PlayerSpec(row=0, col=0), show_activated=1), "scenario.show_activated"),
+        (Scenario(player=PlayerSpec(row=0, col=0, score=10**5000)),  # too long for str(): not quoted
+         "player.score: <an integer of 16610 bits> is above the maximum 1000000"),
+        ([1, 2], "scenario: expected a Scenario or a scenario dict, got [1, 2]"),
+    ]
+    for bad, message in cases:
+        with pytest.raises(ValueError) as error:
+            build(bad)
+        assert message in str(error.value), (message, str(error.value))
+    # numpy integers and lists are fine in code, and come out as plain values
+    s = Scenario(player=PlayerSpec(row=np.int64(1), col=np.int32(2)), owned_programs=["push", 26]).validated()
+    assert s.player.row == 1 and type(s.player.row) is int and s.owned_programs == ("PUSH", "ATK+")
+
+
+# ---- hostile JSON -------------------------------------------------------------------------------
+
+def test_deeply_nested_json_raises_value_error_not_recursion_error():
+    for text in ("[" * 100_000 + "]" * 100_000, '{"player": ' * 100_000, '{"a": [' * 50_000):
+        with pytest.raises(ValueError, match="nested too deeply|not valid JSON"):
+            Scenario.from_json(text)
+    nested: list = []
+    for _ in range(100_000):
+        nested = [nested]
+    with pytest.raises(ValueError) as error:  # as a Python object too: the message stays short
+        Scenario.from_dict({"player": {"row": nested, "col": 0}})
+    assert "player.row" in str(error.value) and len(str(error.value)) < 200
+
+
+@pytest.mark.parametrize("where", ["value", "key", "enemy type", "program", "list", "json text"])
+def test_a_50_mb_bad_value_gives_a_short_message(where):
+    huge = "x" * 50_000_000
+    data = {
+        "value": {"player": {"row": huge, "col": 0}},
+        "key": {"player": P, huge: 1},
+        "enemy type": with_(enemies=[{**VIRUS, "type": huge}]),
+        "program": with_(owned_programs=[huge]),
+        "list": {"player": {"row": [huge] * 1000, "col": 0}},
+    }.get(where)
+    with pytest.raises(ValueError) as error:
+        if data is None:
+            Scenario.from_json('{"player": "' + huge + '"}')
+        else:
+            Scenario.from_dict(data)
+    assert len(str(error.value)) < 200, str(error.value)[:300]
+    assert "xxxxxxxxxx" in str(error.value) and "..." in str(error.value)
+
+
+def test_bad_utf8_from_a_file_names_the_file(tmp_path):
+    path = tmp_path / "latin1-scenario.json"
+    path.write_bytes('{"player": {"row": 0, "col": 0}, "foo": "caf\u00e9"}'.encode("latin-1") + b"\xe9\xff")
+    with pytest.raises(ValueError) as error:
+        Scenario.from_bytes(path.read_bytes(), str(path))
+    assert str(path) in str(error.value) and "UTF-8" in str(error.value)
+    # other problems of a file's text name it too
+    path.write_bytes(b'{"player": {"row": 9, "col": 0}}')
+    with pytest.raises(ValueError, match="latin1-scenario.json.*player.row"):
+        Scenario.from_bytes(path.read_bytes(), str(path))
+    path.write_bytes(b'{"player": {"row": 1, "col": 0}}')
+    assert Scenario.from_bytes(path.read_bytes(), str(path)).player.row == 1
 
 
 @pytest.mark.parametrize(("text", "fragments"), [

@@ -2,11 +2,13 @@
 
 After every step (engine.check_step): shapes and dtypes never change; observation, reward
 and the 15 components are finite and the components sum to the reward (1e-5); HP 0..3,
-stage 1..8, enemies/transmissions compacted with in-bounds positions, no block on a data
-siphon or the exit, one resource kind per cell; the player vector and program flags match
-the state; a masked action changes no leaf of the state, pays 0 in every component and
-ends the episode; a legal one pays the step penalty and ends the episode exactly on death
-or victory. Also: jit agrees with eager, the batched step agrees with the single step.
+stage 1..8, no count below 0 (no wraparound, also from counts at the scenario caps),
+enemies/transmissions compacted with in-bounds positions, no block on a data siphon or
+the exit, one resource kind per cell; the player vector and program flags match the
+state; a masked action, or an index outside 0..27, changes no leaf of the state, pays 0
+in every component and ends the episode; a legal one pays the step penalty and ends the
+episode exactly on death or victory. Also: jit agrees with eager, the batched step
+agrees with the single step.
 
 Example counts come from tests/reliability/conftest.py (``ci`` by default,
 ``HYPOTHESIS_PROFILE=nightly`` for the long run).
@@ -47,18 +49,19 @@ def test_random_scenarios_and_action_sequences_keep_every_invariant(d, seed, dat
         mask = np.asarray(E.VALID(state))
         assert mask.shape == (28,) and mask.dtype == np.bool_
         action = E.draw_action(data, mask)
-        note(f"step {t}: action {action} (legal: {bool(mask[action])}), key seed {seed + t}")
+        note(f"step {t}: action {action} (legal: {E.is_legal(mask, action)}), key seed {seed + t}")
         out = E.step(state, action, seed + t)
         host_out = E.host(out)
         E.check_step(host_state, mask, action, host_out, sig)
         event("action kind", "program" if action >= 5 else "move/siphon")
         if bool(host_out[3]):
-            ending = "masked action" if not mask[action] else (
+            ending = "masked action" if not E.is_legal(mask, action) else (
                 "death" if int(host_out[0].player.hp) == 0 else "victory")
             break
         state, host_state = out[0], host_out[0]
     event("episode ended by", ending)
     event("steps", str(t + 1))
+    event("counts at a cap", str(E.at_a_cap(d)))
 
 
 @settings(max_examples=examples("invalid"))
