@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 BENCH_DIR = Path(__file__).resolve().parents[1] / "benchmarks"
-SCRIPTS = ("env_throughput", "train_throughput", "compare", "breakdown_overhead")
+SCRIPTS = ("env_throughput", "train_throughput", "compare", "breakdown_overhead", "learning")
 
 
 @pytest.fixture(scope="module")
@@ -88,3 +88,27 @@ def test_quick_run_emits_a_result(bench, name, capsys):
     assert len(lines) == 1
     assert json.loads(lines[0][len("RESULT "):])["benchmark"] == name == result["benchmark"]
     assert all(v is None or v > 0 for k, v in result["metrics"].items() if k.endswith("per_s"))
+
+
+def test_learning_benchmark_loads_every_recipe_and_refuses_unknown_ones(bench):
+    learning = bench["learning"]
+    for path in sorted(learning.RECIPES.glob("*.yaml")):
+        cfg = learning.load_recipe(path.stem)
+        assert cfg.total_timesteps >= cfg.num_envs * cfg.num_steps, path
+    with pytest.raises(SystemExit, match="no recipe 'nope'"):
+        learning.load_recipe("nope")
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1800)
+def test_learning_quick_run_emits_every_figure(bench, tmp_path, capsys):
+    assert bench["learning"].main(["--quick", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    lines = [line for line in out.splitlines() if line.startswith("RESULT ")]
+    assert len(lines) == 1
+    metrics = json.loads(lines[0][len("RESULT "):])["metrics"]
+    for key in ("greedy/mean_highest_stage", "greedy/win_rate", "greedy/reach_stage_8",
+                "sampled/ends/killed_by_virus", "greedy/ends/siphon_caused",
+                "greedy/programs/CRASH", "scripted/mean_highest_stage", "random/win_rate"):
+        assert key in metrics, key
+    assert (tmp_path / "default-quick.png").stat().st_size > 0
