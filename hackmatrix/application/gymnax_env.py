@@ -47,19 +47,15 @@ except ImportError as error:  # pragma: no cover - depends on the install
         "hackmatrix.application.gymnax_env needs gymnax: pip install 'hackmatrix[gymnax]'"
     ) from error
 
+from hackmatrix.application.observation_bounds import OBS_HIGH, OBS_LOW
 from hackmatrix.domain import env as engine
 from hackmatrix.domain.constants import NUM_ACTIONS, OBS_FLAT_SIZE, REWARD_KEYS
-from hackmatrix.domain.observation import OBS_SCALE
 from hackmatrix.domain.state import EnvParams, EnvState
 
 # gymnax >= 1.0 steps return (obs, state, reward, terminated, truncated, info) and
 # truncate through ``is_truncated``; earlier versions return (obs, state, reward, done, info).
 SPLITS_TRUNCATION = hasattr(environment.Environment, "is_truncated")
 NO_TIME_LIMIT = int(np.iinfo(np.int32).max)
-# The observation is int8 numerators over fixed denominators (observation.py), so it
-# always lies in these bounds; generated play stays within [0, 127 / scale].
-OBS_LOW = (-128.0 / OBS_SCALE).astype(np.float32)
-OBS_HIGH = (127.0 / OBS_SCALE).astype(np.float32)
 
 
 @struct.dataclass
