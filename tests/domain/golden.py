@@ -1,4 +1,5 @@
-"""Replays the golden trajectories recorded from the original game (tests/data/golden/README.md).
+"""Replays the golden trajectories recorded from the original game (tests/data/golden/README.md;
+the rules they check: docs/rules.md).
 
 All trajectories of a file run as one batch: scenarios are built, stacked, and stepped
 together with ``batched_step`` (a finished trajectory keeps stepping on padding that is

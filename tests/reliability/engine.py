@@ -57,7 +57,7 @@ def _enemy(cell_strategy) -> st.SearchStrategy[dict]:
 @st.composite
 def scenarios(draw, max_enemies: int = 10, max_transmissions: int = 6, max_blocks: int = 12,
               max_resources: int = 10) -> dict:
-    """An arbitrary VALID scenario dict (shared/golden/README.md format)."""
+    """An arbitrary VALID scenario dict (docs/rules.md Part I §9.1 format)."""
     player_cell = draw(cells)
     player = {
         "row": player_cell[0], "col": player_cell[1],
