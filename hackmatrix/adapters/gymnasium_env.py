@@ -65,7 +65,10 @@ def observation_space() -> spaces.Box:
 
 def _action_index(action: Any) -> int:
     """The engine's action for a Gymnasium one: anything outside 0..27 is the invalid -1."""
-    a = int(np.asarray(action).reshape(()))
+    value = np.asarray(action)
+    if value.size != 1:
+        raise ValueError(f"expected one action, got an array of shape {value.shape}")
+    a = int(value.reshape(()))
     return a if 0 <= a < NUM_ACTIONS else -1
 
 

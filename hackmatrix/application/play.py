@@ -49,6 +49,7 @@ PROGRAM_KEYS = {
     "ANTI-V": "a", "SCORE": "g", "REDUC": "n", "ATK+": "f", "HACK": "k",
 }
 QUIT_KEY, HELP_KEY = "q", "?"
+END_OF_INPUT = "\x04"  # Ctrl-D: a terminal in cbreak mode delivers it as a key
 KEY_ACTIONS: dict[str, int] = {
     **DIRECTION_KEYS,
     SIPHON_KEY: 4,
@@ -106,7 +107,7 @@ def session(state: Any, key: jax.Array, params: EnvParams, read_key: KeyReader, 
     steps, total = 0, 0.0
     while True:
         name = read_key()
-        if name is None or name == QUIT_KEY:
+        if name is None or name in (QUIT_KEY, END_OF_INPUT):
             show(f"quit after {steps} steps, return {total:+.3f}")
             return 0
         if name == HELP_KEY:
