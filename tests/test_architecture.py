@@ -28,6 +28,7 @@ APPLICATION_EXCEPTIONS = {
     ("train.py", "hackmatrix.containers"),
     ("evaluate.py", "hackmatrix.containers"),
     ("watch.py", "hackmatrix.containers"),
+    ("play.py", "hackmatrix.containers"),
 }
 
 
@@ -109,11 +110,11 @@ def test_only_the_composition_root_imports_adapters_outside_the_adapters_package
 
 
 def test_the_shim_exceptions_are_used_and_nothing_else_is_excused():
-    for name in ("train", "evaluate", "watch"):
+    for name in ("train", "evaluate", "watch", "play"):
         shim = (PACKAGE / "application" / f"{name}.py").read_text()
         assert "hackmatrix.containers" in imported_modules(shim, f"hackmatrix.application.{name}")
     assert APPLICATION_EXCEPTIONS == {
-        (f"{name}.py", "hackmatrix.containers") for name in ("train", "evaluate", "watch")
+        (f"{name}.py", "hackmatrix.containers") for name in ("train", "evaluate", "watch", "play")
     }
 
 

@@ -6,7 +6,7 @@ programs, the action with its probability and the step's non-zero reward
 components (see ``hackmatrix.application.render`` for the symbols). ``--delay``
 pauses between frames for live viewing, ``--record FILE`` also writes the frames to
 a text file, ``--scenario FILE.json`` starts from a scenario (format:
-/work/shared/golden/README.md) instead of a generated game.
+``docs/rules.md`` Part I §9.1) instead of a generated game.
 """
 
 from __future__ import annotations
@@ -29,9 +29,9 @@ from hackmatrix.application.config import TrainConfig
 from hackmatrix.application.errors import ArgumentParser, report
 from hackmatrix.application.network import make_network
 from hackmatrix.application.render import render_frame
+from hackmatrix.application.scenario_file import load_scenario_state
 from hackmatrix.domain import env as engine
 from hackmatrix.domain.constants import REWARD_KEYS
-from hackmatrix.domain.scenario import Scenario, build
 from hackmatrix.domain.state import EnvParams
 
 PROG = "python -m hackmatrix.application.watch"
@@ -124,13 +124,8 @@ def build_parser() -> ArgumentParser:
 
 def load_scenario(path: str, config: TrainConfig) -> Any:
     """The start state of a scenario JSON file (ValueError naming the file on problems)."""
-    try:
-        data = Path(path).read_bytes()
-    except OSError as error:
-        raise ValueError(f"cannot read scenario {path!r}: {error}") from None
-    scenario = Scenario.from_bytes(data, path)  # ValueError: "scenario '<path>': ..."
-    return build(scenario, EnvParams(undo_depth=config.undo_depth,
-                                     clear_undo_on_new_stage=config.clear_undo_on_new_stage))
+    return load_scenario_state(path, EnvParams(undo_depth=config.undo_depth,
+                                               clear_undo_on_new_stage=config.clear_undo_on_new_stage))
 
 
 def run(payload: Mapping[str, Any], metadata: Mapping[str, Any], origin: str,

@@ -1,4 +1,4 @@
-"""Declarative scenarios (game-rules §9) and the scenario JSON format of shared/golden/README.md.
+"""Declarative scenarios (game-rules §9) and their JSON format (docs/rules.md Part I §9.1).
 
 ``build(scenario)`` follows the original's ``setState`` procedure (§9.2); ``describe(state)``
 goes back; ``hidden_fields(state)`` is the internal-state readout of §9.3.

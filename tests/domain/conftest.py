@@ -57,7 +57,7 @@ def observe_fn():
 def scen(row: int = 0, col: int = 0, *, enemies=(), transmissions=(), blocks=(), resources=(),
          owned=(), stage: int = 1, turn: int = 0, show: bool = False, calm: bool = False,
          **player: Any) -> dict:
-    """A scenario dict (shared/golden/README.md format) with the player at (row, col)."""
+    """A scenario dict (docs/rules.md Part I §9.1 format) with the player at (row, col)."""
     return {
         "player": {"row": row, "col": col, **player},
         "enemies": [dict(e) for e in enemies],

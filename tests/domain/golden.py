@@ -1,4 +1,5 @@
-"""Replays the golden trajectories recorded from the original game (shared/golden/README.md).
+"""Replays the golden trajectories recorded from the original game (tests/data/golden/README.md;
+the rules they check: docs/rules.md).
 
 All trajectories of a file run as one batch: scenarios are built, stacked, and stepped
 together with ``batched_step`` (a finished trajectory keeps stepping on padding that is
@@ -19,7 +20,7 @@ from hackmatrix.domain import env
 from hackmatrix.domain.constants import REWARD_KEYS
 from hackmatrix.domain.scenario import build, hidden_fields
 
-GOLDEN_DIR = Path(__file__).resolve().parents[3] / "shared" / "golden"
+GOLDEN_DIR = Path(__file__).resolve().parents[1] / "data" / "golden"
 TOL = 1e-5
 
 

@@ -1,4 +1,4 @@
-"""Golden traces recorded from the original game (shared/golden): every trajectory must pass."""
+"""Golden traces recorded from the original game (tests/data/golden): every trajectory must pass."""
 
 import pytest
 

@@ -68,7 +68,7 @@ def _enemy(cell_strategy, edgy: bool) -> st.SearchStrategy[dict]:
 @st.composite
 def scenarios(draw, max_enemies: int = 10, max_transmissions: int = 6, max_blocks: int = 12,
               max_resources: int = 10) -> dict:
-    """An arbitrary VALID scenario dict (shared/golden/README.md format).
+    """An arbitrary VALID scenario dict (docs/rules.md Part I §9.1 format).
 
     Nominally one scenario in four is "edgy": its counts are often at the ends of their ranges
     (up to scenario.MAX_AMOUNT), so every later sum is checked for wraparound.
