@@ -180,7 +180,7 @@ def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
     import jax  # noqa: F401 - after argparse so --help is instant
 
-    benchlib.disable_persistent_cache()
+    benchlib.setup_jax()
     machine = benchlib.machine_info()
     envs = args.envs or list(DEFAULT_ENVS) + (list(GPU_EXTRA_ENVS) if benchlib.has_gpu() else [])
     envs = sorted(set(envs))

@@ -139,6 +139,7 @@ def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
     import jax
 
+    benchlib.setup_jax()
     machine = benchlib.machine_info()
     benchlib.print_machine(machine)
     play = make_play()

@@ -1,5 +1,6 @@
-"""The game as pure JAX. Importing it compiles threefry straight-line on CPU (see prng.py)."""
+"""The game as pure JAX. Importing it changes no JAX setting.
 
-from hackmatrix.domain.prng import use_unrolled_threefry_on_cpu
-
-use_unrolled_threefry_on_cpu()
+The CPU lowering of threefry that makes batched steps faster is opt-in
+(``hackmatrix.domain.prng.use_unrolled_threefry_on_cpu``); the entry points switch it
+on through ``hackmatrix.adapters.runtime.setup_jax_runtime``.
+"""
