@@ -139,7 +139,7 @@ def bench_envs(num_envs: int, args: argparse.Namespace) -> dict:
     states, key, *_ = jax.block_until_ready(compiled(states, key))  # warm-up
     times, dones = [], 0
     for _ in range(args.repeats):
-        dt, out = benchlib.timed(lambda: jax.block_until_ready(compiled(states, key)))
+        dt, out = benchlib.timed(lambda: jax.block_until_ready(compiled(states, key)))  # noqa: B023 - called at once
         states, key, _checksum, _reward, done = out
         times.append(dt)
         dones += int(done)

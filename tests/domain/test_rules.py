@@ -4,7 +4,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from tests.domain.conftest import (
-    ACTION, ROLLOUT_ENVS, RIGHT, SIPHON, UP, assert_breakdown, build, cell, data_block, desc,
+    ACTION, ROLLOUT_ENVS, RIGHT, SIPHON, assert_breakdown, build, cell, data_block, desc,
     enemy, grid, hidden, index, obs_of, pl, positions, prog_block, res, rollout, run, run_seq, scen, trans,
     transmissions,
 )
