@@ -35,6 +35,15 @@ def disable_persistent_cache() -> None:
         pass
 
 
+def setup_jax() -> None:
+    """The entry points' process-wide JAX set-up (``setup_jax_runtime``: threefry
+    straight-line on CPU), with the persistent compilation cache off."""
+    from hackmatrix.adapters.runtime import setup_jax_runtime
+
+    disable_persistent_cache()
+    setup_jax_runtime(compilation_cache_dir="none")
+
+
 def cpu_model() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():

@@ -139,7 +139,7 @@ def bench_envs(num_envs: int, args: argparse.Namespace) -> dict:
     states, key, *_ = jax.block_until_ready(compiled(states, key))  # warm-up
     times, dones = [], 0
     for _ in range(args.repeats):
-        dt, out = benchlib.timed(lambda: jax.block_until_ready(compiled(states, key)))
+        dt, out = benchlib.timed(lambda: jax.block_until_ready(compiled(states, key)))  # noqa: B023 - called at once
         states, key, _checksum, _reward, done = out
         times.append(dt)
         dones += int(done)
@@ -180,7 +180,7 @@ def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
     import jax  # noqa: F401 - after argparse so --help is instant
 
-    benchlib.disable_persistent_cache()
+    benchlib.setup_jax()
     machine = benchlib.machine_info()
     envs = args.envs or list(DEFAULT_ENVS) + (list(GPU_EXTRA_ENVS) if benchlib.has_gpu() else [])
     envs = sorted(set(envs))

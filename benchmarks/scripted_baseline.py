@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from functools import partial
 from pathlib import Path
 
@@ -139,6 +138,7 @@ def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
     import jax
 
+    benchlib.setup_jax()
     machine = benchlib.machine_info()
     benchlib.print_machine(machine)
     play = make_play()
@@ -146,7 +146,7 @@ def main(argv: list[str] | None = None) -> dict:
     rows, metrics = [], {}
     for policy in args.policies:
         seconds, raw = benchlib.timed(
-            lambda: jax.device_get(play(key, args.games, args.max_steps, policy)))
+            lambda: jax.device_get(play(key, args.games, args.max_steps, policy)))  # noqa: B023 - called at once
         stats = summarize(raw)
         stats["wall_s"] = seconds
         rows.append({"policy": policy, **stats})

@@ -244,7 +244,7 @@ def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
     import jax  # noqa: F401 - after argparse so --help is instant
 
-    benchlib.disable_persistent_cache()
+    benchlib.setup_jax()
     machine = benchlib.machine_info()
     envs = sorted(set(args.envs or DEFAULT_ENVS))
     benchlib.print_machine(machine)

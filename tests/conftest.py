@@ -7,6 +7,8 @@ import tempfile
 
 import jax
 
+from hackmatrix.domain.prng import use_unrolled_threefry_on_cpu
+
 # Compiles dominate the suite's time on a 2-core CPU. A persistent compilation cache
 # lets identical programs compiled in different test modules, and in the subprocesses
 # of the end-to-end tests, be compiled once per run.
@@ -16,3 +18,7 @@ _CACHE = os.environ.setdefault(
 jax.config.update("jax_compilation_cache_dir", _CACHE)
 jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
 os.environ.setdefault("WANDB_MODE", "offline")
+
+# The process-wide setting of the entry points (hackmatrix.adapters.runtime): threefry
+# compiled straight-line on CPU. Same random bits; faster compiles of the engine.
+use_unrolled_threefry_on_cpu()

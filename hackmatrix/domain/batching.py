@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any, TypeVar
+
 import jax
 import jax.numpy as jnp
 
 
-def where_rows(pred: jax.Array, a, b):
+T = TypeVar("T")
+
+
+def where_rows(pred: jax.Array, a: T, b: T) -> T:
     """Per-environment select of two batched pytrees (pred has shape (N,))."""
     return jax.tree_util.tree_map(
         lambda x, y: jnp.where(pred.reshape(pred.shape + (1,) * (x.ndim - 1)), x, y), a, b
@@ -16,7 +21,7 @@ def where_rows(pred: jax.Array, a, b):
 def on_rows(
     mask: jax.Array, fn, inputs, outputs, width: int | None = None, share: int = 16,
     priority: jax.Array | None = None, levels: int = 8,
-):
+) -> Any:
     """Apply ``fn`` to the rows of the batch where ``mask`` and write its results back.
 
     The selected rows are gathered into sub-batches of fixed width (a while loop runs

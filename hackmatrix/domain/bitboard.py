@@ -38,7 +38,7 @@ def to_mask(lo: jax.Array, hi: jax.Array) -> jax.Array:
     return flat.reshape(flat.shape[:-1] + (6, 6))
 
 
-def bit(index: jax.Array) -> tuple[jax.Array, jax.Array]:
+def bit(index: jax.typing.ArrayLike) -> tuple[jax.Array, jax.Array]:
     """Bitboard of the single cell ``index`` = row * 6 + col (out of 0..35: empty)."""
     index = jnp.asarray(index, jnp.int32)
     ok = (index >= 0) & (index < 36)
@@ -63,7 +63,10 @@ def neighbours(lo: jax.Array, hi: jax.Array) -> tuple[jax.Array, jax.Array]:
 
 
 
-def flood(seed_lo, seed_hi, open_lo, open_hi, expand_lo=None, expand_hi=None):
+def flood(
+    seed_lo: jax.Array, seed_hi: jax.Array, open_lo: jax.Array, open_hi: jax.Array,
+    expand_lo: jax.Array | None = None, expand_hi: jax.Array | None = None,
+) -> tuple[jax.Array, jax.Array]:
     """Cells of ``open`` reachable from ``seed``; only cells in ``expand`` (default: open) spread."""
     if expand_lo is None:
         expand_lo, expand_hi = open_lo, open_hi

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from typing import NamedTuple
 
 import numpy as np
 
@@ -12,9 +13,82 @@ MAX_ENEMIES = 36
 MAX_TRANSMISSIONS = 36
 NUM_ACTIONS = 28
 NUM_PROGRAMS = 23
-NUM_CHANNELS = 42
-PLAYER_FEATURES = 10
+
+
+class Channel(NamedTuple):
+    """One named part of the observation: ``width`` values, each an integer numerator
+    over ``scale`` (observation-reward-metrics §1)."""
+
+    name: str
+    width: int
+    scale: int
+
+
+# The observation layout, in order (observation-reward-metrics §1.5). Offsets, sizes and
+# the scale of every value are derived from these tables (hackmatrix/domain/observation.py).
+PLAYER_CHANNELS: tuple[Channel, ...] = (
+    Channel("row", 1, 5),
+    Channel("col", 1, 5),
+    Channel("hp", 1, 3),
+    Channel("credits", 1, 50),  # min(credits, 50) / 50
+    Channel("energy", 1, 50),  # min(energy, 50) / 50
+    Channel("stage", 1, 7),  # (stage - 1) / 7
+    Channel("data_siphons", 1, 10),  # not capped
+    Channel("attack_damage", 1, 2),  # (attack_damage - 1) / 2, not capped
+    Channel("show_activated", 1, 1),
+    Channel("scheduled_tasks_disabled", 1, 1),
+)
+PROGRAMS_CHANNEL = Channel("owned", NUM_PROGRAMS, 1)  # one per program index
+GRID_CHANNELS: tuple[Channel, ...] = (
+    Channel("enemy_type", 4, 1),  # one-hot by EnemyType: virus, daemon, glitch, cryptog
+    Channel("enemy_hp", 1, 3),
+    Channel("enemy_stunned", 1, 1),
+    Channel("enemy_from_siphon", 1, 1),
+    Channel("data_block", 1, 1),
+    Channel("program_block", 1, 1),
+    Channel("question_block", 1, 1),
+    Channel("block_points", 1, 9),
+    Channel("block_siphoned", 1, 1),
+    Channel("block_program", NUM_PROGRAMS, 1),  # one-hot by program index
+    Channel("block_spawn", 1, 9),
+    Channel("transmission", 1, 4),  # min(turns, 4) / 4
+    Channel("credits", 1, 3),
+    Channel("energy", 1, 3),
+    Channel("data_siphon", 1, 1),
+    Channel("exit", 1, 1),
+    Channel("siphon_center", 1, 1),
+)
+
+
+def channel_slices(table: tuple[Channel, ...]) -> dict[str, slice]:
+    """Name -> the slice of its values, for channels laid out in ``table`` order."""
+    slices, start = {}, 0
+    for ch in table:
+        slices[ch.name] = slice(start, start + ch.width)
+        start += ch.width
+    return slices
+
+
+def channel_scales(table: tuple[Channel, ...]) -> tuple[int, ...]:
+    """The denominator of every value of ``table``, in order."""
+    return tuple(ch.scale for ch in table for _ in range(ch.width))
+
+
+GRID_CHANNEL_SLICES = channel_slices(GRID_CHANNELS)
+PLAYER_CHANNEL_SLICES = channel_slices(PLAYER_CHANNELS)
+NUM_CHANNELS = sum(ch.width for ch in GRID_CHANNELS)  # 42
+PLAYER_FEATURES = sum(ch.width for ch in PLAYER_CHANNELS)  # 10
 OBS_FLAT_SIZE = PLAYER_FEATURES + NUM_PROGRAMS + GRID * GRID * NUM_CHANNELS  # 1545
+
+
+def channel(name: str) -> slice:
+    """The slice of grid channel ``name`` in the last axis of ``Observation.grid``."""
+    return GRID_CHANNEL_SLICES[name]
+
+
+def player_feature(name: str) -> int:
+    """The index of feature ``name`` in ``Observation.player``."""
+    return PLAYER_CHANNEL_SLICES[name].start
 
 MAX_HP = 3
 NUM_STAGES = 8
@@ -71,21 +145,49 @@ class Action(enum.IntEnum):
 
 FIRST_PROGRAM_ACTION = 5
 
-PROGRAM_NAMES = (
-    "PUSH", "PULL", "CRASH", "WARP", "POLY", "WAIT", "DEBUG", "ROW", "COL", "UNDO",
-    "STEP", "SIPH+", "EXCH", "SHOW", "RESET", "CALM", "D_BOM", "DELAY", "ANTI-V",
-    "SCORE", "REDUC", "ATK+", "HACK",
+class ProgramSpec(NamedTuple):
+    """One program (game-rules §6.2): its action is FIRST_PROGRAM_ACTION + its index."""
+
+    name: str
+    credits: int  # credit cost
+    energy: int  # energy cost
+    spawn: int  # spawn count of its program block
+
+
+# Every program, in action order (action 5 + index). The per-program arrays below are
+# derived from this table; effects: programs.py, applicability: mask.program_applicable.
+PROGRAMS: tuple[ProgramSpec, ...] = (
+    ProgramSpec("PUSH", credits=0, energy=2, spawn=4),
+    ProgramSpec("PULL", credits=0, energy=2, spawn=4),
+    ProgramSpec("CRASH", credits=3, energy=2, spawn=6),
+    ProgramSpec("WARP", credits=2, energy=2, spawn=5),
+    ProgramSpec("POLY", credits=1, energy=1, spawn=3),
+    ProgramSpec("WAIT", credits=0, energy=1, spawn=1),
+    ProgramSpec("DEBUG", credits=3, energy=0, spawn=4),
+    ProgramSpec("ROW", credits=3, energy=1, spawn=2),
+    ProgramSpec("COL", credits=3, energy=1, spawn=2),
+    ProgramSpec("UNDO", credits=1, energy=0, spawn=3),
+    ProgramSpec("STEP", credits=0, energy=3, spawn=4),
+    ProgramSpec("SIPH+", credits=5, energy=0, spawn=7),
+    ProgramSpec("EXCH", credits=4, energy=0, spawn=3),
+    ProgramSpec("SHOW", credits=2, energy=0, spawn=2),
+    ProgramSpec("RESET", credits=0, energy=4, spawn=2),
+    ProgramSpec("CALM", credits=2, energy=4, spawn=6),
+    ProgramSpec("D_BOM", credits=3, energy=0, spawn=4),
+    ProgramSpec("DELAY", credits=1, energy=2, spawn=4),
+    ProgramSpec("ANTI-V", credits=3, energy=0, spawn=4),
+    ProgramSpec("SCORE", credits=0, energy=5, spawn=5),
+    ProgramSpec("REDUC", credits=2, energy=1, spawn=3),
+    ProgramSpec("ATK+", credits=4, energy=4, spawn=8),
+    ProgramSpec("HACK", credits=2, energy=2, spawn=4),
 )
+assert len(PROGRAMS) == NUM_PROGRAMS
+
+PROGRAM_NAMES = tuple(p.name for p in PROGRAMS)
 # Per program index (action - 5): credit cost, energy cost, block spawn count.
-PROGRAM_CREDITS = np.array(
-    [0, 0, 3, 2, 1, 0, 3, 3, 3, 1, 0, 5, 4, 2, 0, 2, 3, 1, 3, 0, 2, 4, 2], dtype=np.int32
-)
-PROGRAM_ENERGY = np.array(
-    [2, 2, 2, 2, 1, 1, 0, 1, 1, 0, 3, 0, 0, 0, 4, 4, 0, 2, 0, 5, 1, 4, 2], dtype=np.int32
-)
-PROGRAM_SPAWN = np.array(
-    [4, 4, 6, 5, 3, 1, 4, 2, 2, 3, 4, 7, 3, 2, 2, 6, 4, 4, 4, 5, 3, 8, 4], dtype=np.int32
-)
+PROGRAM_CREDITS = np.array([p.credits for p in PROGRAMS], dtype=np.int32)
+PROGRAM_ENERGY = np.array([p.energy for p in PROGRAMS], dtype=np.int32)
+PROGRAM_SPAWN = np.array([p.spawn for p in PROGRAMS], dtype=np.int32)
 
 # Aliases accepted by the original's scenario builder for program names (game-rules §9.2).
 PROGRAM_ALIASES = {

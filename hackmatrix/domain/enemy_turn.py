@@ -140,7 +140,9 @@ def _visits(step_index: int, carry, order, start, stop, pr, pc, trans_occ, block
     return jax.lax.fori_loop(start, stop, visit, carry)
 
 
-def enemy_step(state: EnvState, step_index: int, attacked: jax.Array, key: jax.Array, do: jax.Array):
+def enemy_step(
+    state: EnvState, step_index: int, attacked: jax.Array, key: jax.Array, do: jax.Array
+) -> tuple[EnvState, jax.Array]:
     """§5.5: every enemy, in a fresh random order, attacks if adjacent or else moves."""
     order, n, trans_occ, blocks = _step_setup(state, step_index, key, do)
     carry = (state.enemies, state.player.hp, attacked)

@@ -91,7 +91,9 @@ def _new_game(key: jax.Array, params: EnvParams, needed: jax.Array) -> EnvState:
     return initialise_stage(state, k_stage, needed)
 
 
-def _player_actions(states: EnvState, actions: jax.Array, keys: jax.Array, params: EnvParams):
+def _player_actions(
+    states: EnvState, actions: jax.Array, keys: jax.Array, params: EnvParams
+) -> tuple[EnvState, Events]:
     """The player part of the step for a batch: (new states, events)."""
     core = states.replace(undo=None)  # the undo buffer stays out of every select
     is_siphon = actions == 4
@@ -143,7 +145,6 @@ def _step_before_generation(states: EnvState, actions: jax.Array, keys: jax.Arra
     d_old = jax.vmap(_distance)(states)
 
     acted, ev = _player_actions(states, actions, k_action, params)
-    ev: Events
     # An index outside 0..27 is the invalid action (spec README decisions 5 and 12),
     # whatever the clipped index above would have done.
     ev = ev.replace(success=ev.success & (actions >= 0) & (actions < NUM_ACTIONS))
@@ -231,8 +232,10 @@ def step(
     ``reward``. An invalid action changes nothing, pays 0 and ends the episode.
     Works under jit, vmap and scan; for many environments ``batched_step`` is faster.
     """
-    one = jax.tree_util.tree_map(lambda x: x[None], (state, jnp.asarray(action, jnp.int32), key))
-    out = batched_step(*one, params)
+    states, actions, keys = jax.tree_util.tree_map(
+        lambda x: x[None], (state, jnp.asarray(action, jnp.int32), key)
+    )
+    out = batched_step(states, actions, keys, params)
     return jax.tree_util.tree_map(lambda x: x[0], out)
 
 

@@ -6,9 +6,11 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
+from hackmatrix.domain.state import Replaceable
+
 
 @struct.dataclass
-class Events:
+class Events(Replaceable):
     success: jax.Array  # () bool: the action executed (else: invalid, nothing changes)
     kills: jax.Array  # () int32: enemies + transmissions destroyed, scheduled-task ones excluded
     collected_siphon: jax.Array  # () bool: a data siphon picked up by walking

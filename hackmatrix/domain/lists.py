@@ -6,11 +6,15 @@ Removing entries re-compacts with a stable sort, appending writes slot ``count``
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 import jax
 import jax.numpy as jnp
 
 from hackmatrix.domain.constants import GRID, MAX_TRANSMISSIONS, NUM_CELLS
-from hackmatrix.domain.state import Transmissions
+from hackmatrix.domain.state import Enemies, Transmissions
+
+Entries = TypeVar("Entries", Enemies, Transmissions)  # a slot list
 
 def prefix_sum(x: jax.Array) -> jax.Array:
     """Inclusive prefix sum along the last axis in log2(n) shifted adds.
@@ -26,7 +30,7 @@ def prefix_sum(x: jax.Array) -> jax.Array:
     return x
 
 
-def compact(entries):
+def compact(entries: Entries) -> Entries:
     """Move the alive entries to the front, keeping their order; zero dead slots.
 
     A prefix sum gives every alive entry its new slot (a scatter, cheaper than a sort).
@@ -38,7 +42,7 @@ def compact(entries):
         lambda x: jnp.zeros_like(x).at[dest].set(x, mode="drop"), entries
     )
 
-def remove_one(entries, sel: jax.Array):
+def remove_one(entries: Entries, sel: jax.Array) -> Entries:
     """``compact`` after removing the entry at the one-hot ``sel`` (nothing if all False),
     for lists already compact: later entries move down one slot, the last is zeroed."""
     n = sel.shape[0]

@@ -8,7 +8,8 @@ import numpy as np
 from flax import struct
 
 from hackmatrix.domain.constants import (
-    GRID, NUM_CHANNELS, NUM_PROGRAMS, PLAYER_FEATURES, BlockKind, EnemyType, Special,
+    GRID, GRID_CHANNELS, NUM_CHANNELS, NUM_PROGRAMS, PLAYER_CHANNELS, PLAYER_FEATURES,
+    PROGRAMS_CHANNEL, BlockKind, EnemyType, Special, channel_scales,
 )
 from hackmatrix.domain.lists import first_on_cell
 from hackmatrix.domain.state import EnvState
@@ -32,12 +33,12 @@ def _to_int8(x: jax.Array) -> jax.Array:
     return jnp.clip(x, -128, 127).astype(jnp.int8)
 
 
-# Every observation value is an integer numerator over a fixed denominator (its scale).
-_PLAYER_SCALE = (5, 5, 3, 50, 50, 7, 10, 2, 1, 1)
-_GRID_SCALE = (1, 1, 1, 1, 3, 1, 1, 1, 1, 1, 9, 1) + (1,) * NUM_PROGRAMS + (9, 4, 3, 3, 1, 1, 1)
-assert len(_GRID_SCALE) == NUM_CHANNELS
+# Every observation value is an integer numerator over a fixed denominator (its scale),
+# from the channel tables of constants.py.
+_PLAYER_SCALE = channel_scales(PLAYER_CHANNELS)
+_GRID_SCALE = channel_scales(GRID_CHANNELS)
 OBS_SCALE = np.asarray(
-    _PLAYER_SCALE + (1,) * NUM_PROGRAMS + _GRID_SCALE * (GRID * GRID), np.float32
+    _PLAYER_SCALE + channel_scales((PROGRAMS_CHANNEL,)) + _GRID_SCALE * (GRID * GRID), np.float32
 )
 """(1545,) float32: the denominator of each value of the flat observation."""
 
@@ -48,12 +49,15 @@ def player_numerators(state: EnvState) -> jax.Array:
     min(credits / 50, 1) = min(credits, 50) / 50, and so for energy.
     """
     p = state.player
-    return jnp.stack([
-        _i(p.row), _i(p.col), _i(p.hp),
-        jnp.minimum(_i(p.credits), 50), jnp.minimum(_i(p.energy), 50),
-        _i(state.stage) - 1, _i(p.data_siphons), _i(p.attack_damage) - 1,
-        _i(state.show_activated), _i(state.scheduled_tasks_disabled),
-    ])
+    features = {
+        "row": _i(p.row), "col": _i(p.col), "hp": _i(p.hp),
+        "credits": jnp.minimum(_i(p.credits), 50), "energy": jnp.minimum(_i(p.energy), 50),
+        "stage": _i(state.stage) - 1, "data_siphons": _i(p.data_siphons),
+        "attack_damage": _i(p.attack_damage) - 1,
+        "show_activated": _i(state.show_activated),
+        "scheduled_tasks_disabled": _i(state.scheduled_tasks_disabled),
+    }
+    return jnp.stack([features[ch.name] for ch in PLAYER_CHANNELS])
 
 
 def grid_numerators(state: EnvState) -> jax.Array:
@@ -88,28 +92,29 @@ def grid_numerators(state: EnvState) -> jax.Array:
     credits = jnp.where(res_visible, b.res_credits, 0)
     energy = jnp.where(res_visible, b.res_energy, 0)
 
-    channels = [
-        enemy_onehot,
-        enemy_hp[..., None],
-        enemy_stun[..., None],
-        enemy_siphon[..., None],
-        is_data[..., None],
-        is_prog[..., None],
-        is_q[..., None],
-        points[..., None],
-        (is_block & b.siphoned)[..., None],
-        prog_onehot,
-        spawn[..., None],
-        trans[..., None],
-        credits[..., None],
-        energy[..., None],
-        (b.special == Special.DATA_SIPHON)[..., None],
-        (b.special == Special.EXIT)[..., None],
-        b.siphon_center[..., None],
-    ]
+    channels = {  # name -> (6, 6, width), laid out in GRID_CHANNELS order
+        "enemy_type": enemy_onehot,
+        "enemy_hp": enemy_hp[..., None],
+        "enemy_stunned": enemy_stun[..., None],
+        "enemy_from_siphon": enemy_siphon[..., None],
+        "data_block": is_data[..., None],
+        "program_block": is_prog[..., None],
+        "question_block": is_q[..., None],
+        "block_points": points[..., None],
+        "block_siphoned": (is_block & b.siphoned)[..., None],
+        "block_program": prog_onehot,
+        "block_spawn": spawn[..., None],
+        "transmission": trans[..., None],
+        "credits": credits[..., None],
+        "energy": energy[..., None],
+        "data_siphon": (b.special == Special.DATA_SIPHON)[..., None],
+        "exit": (b.special == Special.EXIT)[..., None],
+        "siphon_center": b.siphon_center[..., None],
+    }
+    assert channels.keys() == {ch.name for ch in GRID_CHANNELS}
     # Each channel goes to int8 before the concatenation: XLA fuses an int8 (or float)
     # concatenation of the channels but not an int32 one, which took twice as long.
-    grid = jnp.concatenate([_to_int8(c) for c in channels], axis=-1)
+    grid = jnp.concatenate([_to_int8(channels[ch.name]) for ch in GRID_CHANNELS], axis=-1)
     assert grid.shape == (GRID, GRID, NUM_CHANNELS)
     return grid
 

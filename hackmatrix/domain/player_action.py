@@ -6,7 +6,7 @@ import jax
 import jax.numpy as jnp
 
 from hackmatrix.domain.constants import DIR_DCOL, DIR_DROW, Special
-from hackmatrix.domain.events import no_events
+from hackmatrix.domain.events import Events, no_events
 from hackmatrix.domain.grid import at, in_bounds
 from hackmatrix.domain.line_of_sight import scan_target
 from hackmatrix.domain.lists import on_cell, remove_one
@@ -19,7 +19,7 @@ def _first(mask: jax.Array) -> jax.Array:
     return mask & (jnp.arange(mask.shape[0]) == idx)
 
 
-def direction_action(state: EnvState, direction: jax.Array):
+def direction_action(state: EnvState, direction: jax.Array) -> tuple[EnvState, Events]:
     """Attack the first target in line of sight, else step; returns (state, events)."""
     hits_t, hits_e, tr, tc = scan_target(state, direction)
     p = state.player

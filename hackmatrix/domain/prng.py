@@ -10,10 +10,13 @@ rollout at 2048 envs ran ~14 % faster and compiled faster (``jit(env.step)``
 12.7-13.4 s -> 10.3-10.8 s, same load; docs/performance.md).
 
 The choice is global to the process (a lowering rule of JAX's threefry primitive, for
-the CPU platform only) and applies to programs lowered after it. Importing
-``hackmatrix.domain`` applies it; ``use_unrolled_threefry_on_cpu(False)`` puts JAX's
-own rule back. The rule lives in JAX internals: where they moved, nothing changes
-and the function returns False.
+the CPU platform only) and applies to programs lowered after it, so it is opt-in:
+importing ``hackmatrix.domain`` changes nothing. The process-wide JAX set-up
+(``hackmatrix.adapters.runtime.setup_jax_runtime``, used by the entry points; the
+benchmarks; the test session) calls ``use_unrolled_threefry_on_cpu()``;
+``use_unrolled_threefry_on_cpu(False)`` puts JAX's own rule back. The rule lives in
+JAX internals (``jax._src``): where they moved, nothing changes and the function
+returns False.
 """
 
 from __future__ import annotations

@@ -20,10 +20,10 @@ from hackmatrix.domain.constants import (
     ENEMY_MAX_HP, MAX_ENEMIES, MAX_HP, MAX_TRANSMISSIONS, NUM_STAGES, PROGRAM_CREDITS,
     PROGRAM_ENERGY, Action, EnemyType,
 )
-from hackmatrix.domain.events import no_events
+from hackmatrix.domain.events import Events, no_events
 from hackmatrix.domain.grid import COLS, ROWS, in_bounds
 from hackmatrix.domain.lists import compact, first_on_cell
-from hackmatrix.domain.state import EnvParams, EnvState, Snapshot
+from hackmatrix.domain.state import Enemies, EnvParams, EnvState, Snapshot
 from hackmatrix.domain.undo import restore_snapshot, top_snapshot
 
 _CREDITS = jnp.asarray(PROGRAM_CREDITS)
@@ -91,7 +91,7 @@ def strike_targets(state: EnvState, program: jax.Array) -> tuple[jax.Array, jax.
     return hit & en.alive, damage
 
 
-def poly(enemies, words: jax.Array):
+def poly(enemies: Enemies, words: jax.Array) -> Enemies:
     """POLY: every enemy becomes one of the three other types; damage taken carries over.
 
     ``words``: (36,) random uint32, one per enemy slot.
@@ -135,7 +135,7 @@ def cell_kills(entries, cells: jax.Array) -> jax.Array:
     return jnp.sum((cells & has & ~entries.from_scheduled[first]).astype(jnp.int32))
 
 
-def warp_target(state: EnvState, words: jax.Array):
+def warp_target(state: EnvState, words: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
     """WARP: a uniform entry of enemies (list order) + transmissions. Returns (is_enemy, row, col).
 
     ``words``: (72,) random uint32, one per entry.
@@ -153,7 +153,7 @@ def warp_target(state: EnvState, words: jax.Array):
 
 def program_action(
     state: EnvState, program: jax.Array, key: jax.Array, params: EnvParams, snap: Snapshot | None = None
-):
+) -> tuple[EnvState, Events]:
     """Pay the cost, then apply program ``program`` (0..22); returns (state, events).
 
     Validity is the mask's business (the caller discards the result of an invalid

@@ -97,7 +97,7 @@ class Scenario:
     scheduled_tasks_disabled: bool = False
 
     # --- validation and JSON ------------------------------------------------------------
-    def validated(self) -> "Scenario":
+    def validated(self) -> Scenario:
         """This scenario checked field by field and normalised (plain ints and bools,
         tuples, lower-case enemy types, canonical program names).
 
@@ -108,12 +108,12 @@ class Scenario:
         return _validate(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "Scenario":
+    def from_dict(cls, data: dict[str, Any]) -> Scenario:
         """Parse and validate the scenario JSON object; raises ValueError naming the field."""
         return _parse_scenario(data)
 
     @classmethod
-    def from_json(cls, text: str) -> "Scenario":
+    def from_json(cls, text: str) -> Scenario:
         try:
             data = json.loads(text)
         except RecursionError:
@@ -123,7 +123,7 @@ class Scenario:
         return cls.from_dict(data)
 
     @classmethod
-    def from_bytes(cls, data: bytes, source: str = "scenario") -> "Scenario":
+    def from_bytes(cls, data: bytes, source: str = "scenario") -> Scenario:
         """Parse the bytes of a scenario file (UTF-8 JSON); every ValueError names ``source``.
 
         The caller reads the file (the domain does no I/O), e.g.
@@ -220,7 +220,7 @@ def _bounded_repr(value: Any, depth: int) -> str:
         if depth == 0:
             return f"{open_}...{close}" if value else f"{open_}{close}"
         parts, size = [], 0
-        for item in (value.items() if is_dict else value):
+        for item in (value.items() if isinstance(value, dict) else value):
             if size > SHOW_LIMIT:
                 parts.append("...")
                 break

@@ -6,7 +6,7 @@ import jax
 import jax.numpy as jnp
 
 from hackmatrix.domain.constants import GRID, MIN_INTERVAL, NUM_PROGRAMS, SIPHON_POSTPONE, BlockKind
-from hackmatrix.domain.events import no_events
+from hackmatrix.domain.events import Events, no_events
 from hackmatrix.domain.grid import COLS, ROWS, in_bounds
 from hackmatrix.domain.state import EnvState
 
@@ -98,7 +98,7 @@ def siphon_quality(state: EnvState) -> tuple[jax.Array, jax.Array]:
     )
 
 
-def siphon_action(state: EnvState):
+def siphon_action(state: EnvState) -> tuple[EnvState, Events]:
     """Siphon the whole cross around the player; returns (state, events).
 
     The caller discards the new state when ``events.success`` is false.

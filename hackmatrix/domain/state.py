@@ -8,15 +8,29 @@ write slot n.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import jax
 import jax.numpy as jnp
 from flax import struct
 
 from hackmatrix.domain.constants import GRID, MAX_ENEMIES, MAX_TRANSMISSIONS, NUM_PROGRAMS
 
+if TYPE_CHECKING:
+    from typing import Self
+
+
+class Replaceable:
+    """Base of the state records: tells type checkers about the ``replace`` method that
+    ``flax.struct.dataclass`` adds (nothing at run time)."""
+
+    if TYPE_CHECKING:
+
+        def replace(self, **changes: Any) -> Self: ...
+
 
 @struct.dataclass
-class Player:
+class Player(Replaceable):
     row: jax.Array  # () int32
     col: jax.Array  # () int32
     hp: jax.Array  # () int32, 0..3
@@ -28,7 +42,7 @@ class Player:
 
 
 @struct.dataclass
-class Board:
+class Board(Replaceable):
     """Per-cell arrays, indexed [row, col]."""
 
     block_kind: jax.Array  # (6, 6) int32: 0 none, 1 data, 2 program, 3 question
@@ -44,7 +58,7 @@ class Board:
 
 
 @struct.dataclass
-class Enemies:
+class Enemies(Replaceable):
     """Enemy list; active entries are slots 0..count-1 in list order."""
 
     alive: jax.Array  # (36,) bool
@@ -61,7 +75,7 @@ class Enemies:
 
 
 @struct.dataclass
-class Transmissions:
+class Transmissions(Replaceable):
     """Transmission list; active entries are slots 0..count-1 in list order."""
 
     alive: jax.Array  # (36,) bool
@@ -74,7 +88,7 @@ class Transmissions:
 
 
 @struct.dataclass
-class Snapshot:
+class Snapshot(Replaceable):
     """What UNDO restores (game-rules §6.4). Stored with a leading history axis."""
 
     player: Player
@@ -89,7 +103,7 @@ class Snapshot:
 
 
 @struct.dataclass
-class EnvState:
+class EnvState(Replaceable):
     player: Player
     board: Board
     enemies: Enemies

@@ -110,8 +110,9 @@ def test_same_seed_reproduces_the_same_run(training_run, tiny_config):
     again = RecordingLogger()
     rerun = TrainPolicy(tiny_config, again).run()  # reuses the compiled chunk
     assert rerun.compile_seconds < 1.0
-    strip = lambda recs: [{k: v for k, v in r.items() if k != "train/steps_per_second"}
-                          for _, r in recs]
+    def strip(recs):
+        return [{k: v for k, v in r.items() if k != "train/steps_per_second"} for _, r in recs]
+
     assert strip(again.records) == strip(logger.records)
     for a, b in zip(jax.tree_util.tree_leaves(rerun.params), jax.tree_util.tree_leaves(result.params)):
         np.testing.assert_array_equal(a, b)

@@ -17,7 +17,9 @@ import numpy as np
 import pytest
 
 from hackmatrix.domain import env, scenario
-from hackmatrix.domain.constants import REWARD_KEYS
+from hackmatrix.domain.constants import (
+    ENEMY_NAMES, GRID_CHANNELS, PLAYER_CHANNELS, PROGRAM_NAMES, REWARD_KEYS,
+)
 
 PARAMS = env.DEFAULT_PARAMS
 TOL = 1e-5
@@ -150,19 +152,33 @@ def grid(obs) -> np.ndarray:
     return np.asarray(obs.grid, np.float64)
 
 
-def cell(obs, r: int, c: int) -> dict[int, float]:
-    """Non-zero channels of cell (r, c), rounded to 4 places."""
+# The name of every grid channel value, from the layout table (constants.GRID_CHANNELS):
+# the channel's name, or "name:label" within a one-hot (enemy type, program name).
+_ONE_HOT_LABELS = {"enemy_type": ENEMY_NAMES, "block_program": PROGRAM_NAMES}
+CHANNEL_NAMES = tuple(
+    ch.name if ch.width == 1 else f"{ch.name}:{_ONE_HOT_LABELS[ch.name][i]}"
+    for ch in GRID_CHANNELS for i in range(ch.width)
+)
+
+
+def cell(obs, r: int, c: int) -> dict[str, float]:
+    """Non-zero channels of cell (r, c) by name (``CHANNEL_NAMES``), rounded to 4 places."""
     g = grid(obs)[r, c]
-    return {int(k): round(float(g[k]), 4) for k in np.flatnonzero(g)}
+    return {CHANNEL_NAMES[k]: round(float(g[k]), 4) for k in np.flatnonzero(g)}
 
 
-def nonzero(obs) -> dict[tuple[int, int, int], float]:
+def nonzero(obs) -> dict[tuple[int, int, str], float]:
     g = grid(obs)
-    return {(int(r), int(c), int(k)): round(float(g[r, c, k]), 4) for r, c, k in np.argwhere(g != 0)}
+    return {(int(r), int(c), CHANNEL_NAMES[k]): round(float(g[r, c, k]), 4) for r, c, k in np.argwhere(g != 0)}
 
 
 def player_vec(obs) -> list[float]:
     return [round(float(v), 4) for v in np.asarray(obs.player)]
+
+
+def player_of(obs) -> dict[str, float]:
+    """The player features by name (constants.PLAYER_CHANNELS), rounded to 4 places."""
+    return {ch.name: v for ch, v in zip(PLAYER_CHANNELS, player_vec(obs), strict=True)}
 
 
 def desc(state) -> dict:

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from hackmatrix.domain import env
-from hackmatrix.domain.constants import PROGRAM_SPAWN, REWARD_KEYS
+from hackmatrix.domain.constants import PROGRAM_SPAWN, REWARD_KEYS, channel
 from tests.domain.conftest import (
     ACTION, PARAMS, ROLLOUT_ENVS, ROLLOUT_STEPS, STEP, SIPHON, UP, assert_invalid, build, data_block,
     desc, enemy, grid, hidden, index, obs_of, pl, prog_block, res, rollout, run, scen, trans,
@@ -119,8 +119,8 @@ def test_reset_gives_the_originals_initial_game():
         assert (d["stage"], h["turn"], h["scheduled_task_interval"], h["next_scheduled_task_turn"],
                 h["pending_siphon_transmissions"]) == (1, 0, 12, 12, 0)
         assert d["owned_programs"] == [] and h["enemies"] == [] and not d["show_activated"]
-        exits = {(int(r), int(c)) for r, c in np.argwhere(g[..., 40] == 1)}
-        sipons = {(int(r), int(c)) for r, c in np.argwhere(g[..., 39] == 1)}
+        exits = {(int(r), int(c)) for r, c in np.argwhere(g[..., channel("exit")][..., 0] == 1)}
+        sipons = {(int(r), int(c)) for r, c in np.argwhere(g[..., channel("data_siphon")][..., 0] == 1)}
         assert len(exits) == 1 and exits <= CORNERS - {me}
         assert sipons == CORNERS - {me} - exits
         blocks = {(b["row"], b["col"]): b for b in d["blocks"]}
@@ -145,7 +145,7 @@ def test_reset_gives_the_originals_initial_game():
                 else:
                     cr, en = resources[(r, c)]
                     assert (cr == 0) != (en == 0) and 1 <= cr + en <= 3
-        question = g[..., 9] == 1
+        question = g[..., channel("question_block")][..., 0] == 1
         assert not g[question][:, [10, 11] + list(range(12, 36))].any()
         ts = transmissions(s)
         assert len(ts) == 1 and ts[0]["turns_remaining"] == 1

@@ -3,8 +3,8 @@
 from collections import Counter
 
 from tests.domain.conftest import (
-    ACTION, RIGHT, SIPHON, assert_breakdown, assert_invalid, build, cell, data_block, desc, enemy,
-    hidden, pl, player_vec, positions, prog_block, res, run, run_seq, scen, trans, transmissions,
+    ACTION, RIGHT, SIPHON, assert_breakdown, player_of, assert_invalid, build, cell, data_block, desc, enemy,
+    hidden, pl, positions, prog_block, res, run, run_seq, scen, trans, transmissions,
     valid,
 )
 
@@ -111,8 +111,8 @@ def test_crash_clears_the_ring_and_counts_kills_per_cell():
     r = run(s, ACTION["CRASH"])
     assert_breakdown(r, {"kills": 1.2, "resource_gain": -0.25}, 0.94)
     assert desc(r.state)["enemies"] == [] and transmissions(r.state) == [] and desc(r.state)["blocks"] == []
-    assert cell(r.obs, 3, 1) == {37: 1.0}
-    assert cell(r.obs, 1, 2) == {38: 0.6667}
+    assert cell(r.obs, 3, 1) == {"credits": 1.0}
+    assert cell(r.obs, 1, 2) == {"energy": 0.6667}
 
 
 def test_crash_cell_kill_is_decided_by_the_first_enemy_in_list_order():
@@ -171,7 +171,7 @@ def test_warp_does_not_collect_a_data_siphon():
     s = build(scen(0, 0, **owned("WARP"), enemies=[enemy("daemon", 0, 5)], resources=[res(0, 5, data_siphon=True)]))
     r = run(s, ACTION["WARP"])
     assert pl(r.state)["data_siphons"] == 0 and r.breakdown["data_siphon"] == 0.0
-    assert cell(r.obs, 0, 5) == {39: 1.0}
+    assert cell(r.obs, 0, 5) == {"data_siphon": 1.0}
 
 
 # --- POLY -----------------------------------------------------------------------------------
@@ -312,7 +312,7 @@ def test_atk_plus_twice_per_stage_then_invalid():
 def test_atk_plus_has_no_cap_and_its_counter_resets_at_a_new_stage():
     s = build(scen(5, 3, attack_damage=5, **owned("ATK+", credits=40, energy=40)))
     r1, r2, r3, r4 = run_seq(s, [26, 26, RIGHT, RIGHT])
-    assert pl(r2.state)["attack_damage"] == 7 and player_vec(r2.obs)[7] == 3.0
+    assert pl(r2.state)["attack_damage"] == 7 and player_of(r2.obs)["attack_damage"] == 3.0
     assert desc(r4.state)["stage"] == 2
     assert 26 in valid(r4.state)
     assert pl(run(r4.state, 26).state)["attack_damage"] == 8
@@ -327,7 +327,7 @@ def test_hack_strikes_enemies_on_siphoned_cells_and_keeps_blocks():
     r2 = run(r1.state, ACTION["HACK"])
     assert ens(r2) == [("daemon", 2, 2, 2, True), ("virus", 1, 2, 1, True), ("glitch", 3, 2, 1, True),
                        ("daemon", 4, 4, 3, False)]
-    assert cell(r2.obs, 3, 2).get(7) == 1.0
+    assert cell(r2.obs, 3, 2).get("data_block") == 1.0
 
 
 def test_hack_is_masked_without_any_siphoned_cell():
@@ -362,14 +362,14 @@ def test_step_twice_in_one_turn_skips_only_one_enemy_turn():
 
 def test_show_reveals_cryptogs_and_is_then_masked():
     s = build(scen(0, 0, **owned("SHOW"), enemies=[enemy("cryptog", 3, 3)]))
-    assert cell(run(s, ACTION["SHOW"]).obs, 3, 3) == {3: 1.0, 4: 0.6667}
+    assert cell(run(s, ACTION["SHOW"]).obs, 3, 3) == {"enemy_type:cryptog": 1.0, "enemy_hp": 0.6667}
     r = run(s, ACTION["SHOW"])
-    assert player_vec(r.obs)[8] == 1.0 and 18 not in valid(r.state)
+    assert player_of(r.obs)["show_activated"] == 1.0 and 18 not in valid(r.state)
 
 
 def test_calm_sets_the_flag_and_is_then_masked():
     r = run(build(scen(0, 0, **owned("CALM"))), ACTION["CALM"])
-    assert player_vec(r.obs)[9] == 1.0 and 20 not in valid(r.state)
+    assert player_of(r.obs)["scheduled_tasks_disabled"] == 1.0 and 20 not in valid(r.state)
     assert_breakdown(r, {"resource_gain": -0.3})
 
 

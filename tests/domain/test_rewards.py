@@ -5,8 +5,8 @@ from collections import deque
 import pytest
 
 from tests.domain.conftest import (
-    ACTION, DOWN, LEFT, RIGHT, SIPHON, UP, assert_breakdown, build, cell, data_block, desc, enemy,
-    grid, hidden, pl, player_vec, prog_block, res, run, run_seq, scen, trans, transmissions, valid,
+    ACTION, DOWN, LEFT, RIGHT, SIPHON, UP, assert_breakdown, player_of, build, cell, data_block, desc, enemy,
+    grid, hidden, pl, prog_block, res, run, run_seq, scen, trans, transmissions, valid,
 )
 
 WAIT = ACTION["WAIT"]
@@ -122,7 +122,7 @@ def test_r5_winning_at_hp_1_keeps_stage_8_and_heals():
     assert r.done
     assert_breakdown(r, {"stage_completion": 100.0, "victory": 500.0, "distance_shaping": 0.05,
                          "hp_recovery": 1.0, "resource_holding": 0.02}, 601.06)
-    assert player_vec(r.obs)[5] == 1.0
+    assert player_of(r.obs)["stage"] == 1.0
     assert pl(r.state)["hp"] == 2
     assert desc(r.state)["stage"] == 8
 
@@ -152,7 +152,7 @@ def test_r9_crash_counts_one_kill_per_cell_and_exposes_resources():
                    resources=[res(2, 1, credits=2)]))
     r = run(s, ACTION["CRASH"])
     assert_breakdown(r, {"kills": 1.2, "resource_gain": -0.25}, 0.94)
-    assert cell(r.obs, 2, 1) == {37: 0.6667}
+    assert cell(r.obs, 2, 1) == {"credits": 0.6667}
 
 
 def test_r10_warp_onto_walled_in_block_pays_full_distance_and_masks_everything():

@@ -3,8 +3,10 @@
 import jax.numpy as jnp
 import numpy as np
 
+from hackmatrix.domain.constants import PROGRAM_NAMES, channel
+
 from tests.domain.conftest import (
-    ACTION, ROLLOUT_ENVS, RIGHT, SIPHON, UP, assert_breakdown, build, cell, data_block, desc,
+    ACTION, ROLLOUT_ENVS, RIGHT, SIPHON, assert_breakdown, build, cell, data_block, desc,
     enemy, grid, hidden, index, obs_of, pl, positions, prog_block, res, rollout, run, run_seq, scen, trans,
     transmissions,
 )
@@ -50,13 +52,13 @@ def test_walking_onto_a_data_siphon_collects_it_but_not_the_credits_under_it():
     assert r.breakdown["data_siphon"] == 1.0
     p = pl(r.state)
     assert (p["row"], p["col"], p["data_siphons"], p["credits"]) == (0, 1, 1, 0)
-    assert cell(r.obs, 0, 1) == {37: 0.6667}
+    assert cell(r.obs, 0, 1) == {"credits": 0.6667}
 
 
 def test_walking_never_collects_credits_or_energy():
     s = build(scen(0, 0, resources=[res(0, 1, energy=3)]))
     r = run(s, RIGHT)
-    assert (pl(r.state)["energy"], cell(r.obs, 0, 1)) == (0, {38: 1.0})
+    assert (pl(r.state)["energy"], cell(r.obs, 0, 1)) == (0, {"energy": 1.0})
 
 
 def test_attack_kills_only_the_first_enemy_on_the_cell():
@@ -77,12 +79,12 @@ def test_siphon_processes_the_whole_cross():
     p = pl(r.state)
     assert (p["score"], p["credits"], p["energy"], p["data_siphons"]) == (4, 3, 3, 0)
     assert "POLY" in desc(r.state)["owned_programs"]
-    assert cell(r.obs, 3, 2) == {7: 1.0, 10: 0.4444, 11: 1.0, 37: 1.6667}
-    assert cell(r.obs, 2, 1) == {8: 1.0, 11: 1.0, 16: 1.0}
+    assert cell(r.obs, 3, 2) == {"data_block": 1.0, "block_points": 0.4444, "block_siphoned": 1.0, "credits": 1.6667}
+    assert cell(r.obs, 2, 1) == {"program_block": 1.0, "block_siphoned": 1.0, "block_program:POLY": 1.0}
     # The diagonal cell is outside the cross: its 9 credits stay and it is not marked
     # siphoned. (The pending transmissions go to random empty cells: one may land here.)
     c33 = cell(r.obs, 3, 3)
-    assert c33[37] == 3.0 and 11 not in c33 and set(c33) <= {36, 37}
+    assert c33["credits"] == 3.0 and "block_siphoned" not in c33 and set(c33) <= {"transmission", "credits"}
     ts = transmissions(r.state)
     assert len(ts) == 7 and all(t["turns_remaining"] == 1 for t in ts)
     h = hidden(r.state)
@@ -105,7 +107,7 @@ def test_siphon_reveals_a_generated_question_block():
         s = index(init, i)
         o = obs_of(s)
         g = grid(o)
-        qs = np.argwhere(g[..., 9] == 1)
+        qs = np.argwhere(g[..., channel("question_block")][..., 0] == 1)
         for qr, qc in qs:
             for dr, dc in ((1, 0), (-1, 0), (0, -1), (0, 1)):
                 r, c = qr + dr, qc + dc
@@ -119,16 +121,17 @@ def test_siphon_reveals_a_generated_question_block():
         break
     else:
         raise AssertionError("no generated question block found")
-    assert cell(o, qr, qc) == {9: 1.0}
+    assert cell(o, qr, qc) == {"question_block": 1.0}
     s = s.replace(player=s.player.replace(row=jnp.int32(r), col=jnp.int32(c), data_siphons=jnp.int32(1)))
     after = run(s, SIPHON)
     revealed = cell(after.obs, qr, qc)
-    assert 9 not in revealed and 35 not in revealed and revealed[11] == 1.0
-    if 7 in revealed:
-        assert 1 <= round(revealed[10] * 9) <= 9
+    assert "question_block" not in revealed and "block_spawn" not in revealed
+    assert revealed["block_siphoned"] == 1.0
+    if "data_block" in revealed:
+        assert 1 <= round(revealed["block_points"] * 9) <= 9
     else:
-        assert revealed[8] == 1.0
-        prog = [k - 12 for k in revealed if 12 <= k <= 34]
+        assert revealed["program_block"] == 1.0
+        prog = [PROGRAM_NAMES.index(k.split(":")[1]) for k in revealed if k.startswith("block_program:")]
         assert len(prog) == 1 and float(after.obs.programs[prog[0]]) == 1.0
 
 

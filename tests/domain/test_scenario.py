@@ -3,6 +3,7 @@
 import pytest
 
 from hackmatrix.domain import scenario
+from hackmatrix.domain.constants import PROGRAM_NAMES
 from tests.domain.conftest import (
     ACTION, PROGRAMS, build, cell, data_block, desc, enemy, hidden, obs_of, pl, prog_block, res, run,
     scen, trans, valid,
@@ -18,11 +19,11 @@ def test_scenario_build_example_applies_entries_in_order():
     o = obs_of(s)
     assert pl(s)["hp"] == 3
     assert [e["type"] for e in hidden(s)["enemies"]] == ["virus"]
-    assert cell(o, 5, 5) == {37: 1.3333, 40: 1.0}
-    assert cell(o, 4, 3) == {8: 1.0, 28: 1.0, 35: 0.4444}
-    assert cell(o, 3, 1) == {38: 1.0}
-    assert cell(o, 3, 2) == {37: 0.6667}
-    assert cell(o, 1, 1) == {37: 0.3333, 39: 1.0}
+    assert cell(o, 5, 5) == {"credits": 1.3333, "exit": 1.0}
+    assert cell(o, 4, 3) == {"program_block": 1.0, "block_program:D_BOM": 1.0, "block_spawn": 0.4444}
+    assert cell(o, 3, 1) == {"energy": 1.0}
+    assert cell(o, 3, 2) == {"credits": 0.6667}
+    assert cell(o, 1, 1) == {"credits": 0.3333, "data_siphon": 1.0}
     h = hidden(s)
     assert (h["turn"], h["scheduled_task_interval"], h["next_scheduled_task_turn"],
             h["pending_siphon_transmissions"]) == (3, 12, 12, 0)
@@ -42,7 +43,7 @@ def test_scenario_starting_dead_ends_on_its_first_successful_action():
 
 def test_scenario_has_exit_at_5_5_empty_history_and_no_flags():
     s = build(scen(0, 0, owned=["UNDO"], credits=5, stage=6, turn=30))
-    assert cell(obs_of(s), 5, 5) == {40: 1.0}
+    assert cell(obs_of(s), 5, 5) == {"exit": 1.0}
     assert ACTION["UNDO"] not in valid(s)
     assert hidden(s)["enemies"] == []
 
@@ -64,7 +65,7 @@ def test_scenario_enemies_get_no_disabled_turns_and_keep_hp_and_flags():
 def test_program_names_accept_aliases_case_insensitively():
     for alias, act in [("siphplus", 16), ("ANTI_V", 23), ("atkplus", 26), ("dbom", 21), ("push", 5)]:
         o = obs_of(build(scen(0, 0, blocks=[prog_block(2, 2, alias, spawn=1)])))
-        assert cell(o, 2, 2).get(12 + act - 5) == 1.0
+        assert cell(o, 2, 2).get(f"block_program:{PROGRAM_NAMES[act - 5]}") == 1.0
 
 
 def test_scenario_round_trips_through_json():

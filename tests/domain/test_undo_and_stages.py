@@ -1,9 +1,10 @@
 """UNDO (game-rules §6.4) and stage completion / carry-over (§7.1, §7.2, §7.6)."""
 
+from hackmatrix.domain.constants import channel
 from hackmatrix.domain.state import EnvParams
 from tests.domain.conftest import (
     ACTION, RIGHT, SIPHON, UP, assert_breakdown, build, cell, data_block, desc, enemy, grid, hidden,
-    pl, player_vec, positions, run, run_seq, scen, trans, transmissions, valid,
+    pl, player_of, positions, run, run_seq, scen, trans, transmissions, valid,
 )
 
 WAIT, UNDO, STEP = ACTION["WAIT"], ACTION["UNDO"], ACTION["STEP"]
@@ -11,6 +12,12 @@ CORNERS = {(0, 0), (0, 5), (5, 0), (5, 5)}
 
 
 # --- §6.4 UNDO ----------------------------------------------------------------------------------
+
+
+def _flags(obs) -> list[float]:
+    """The SHOW and CALM flags of the player vector."""
+    p = player_of(obs)
+    return [p["show_activated"], p["scheduled_tasks_disabled"]]
 
 def test_undo_reverts_programs_since_the_last_full_turn_and_clears_enemy_flags():
     s = build(scen(0, 0, credits=10, energy=10, owned=["WAIT", "SCORE", "UNDO"],
@@ -35,7 +42,7 @@ def test_undo_after_a_step_covered_siphon_keeps_pending_and_timing():
     u1 = run(rs[-1].state, UNDO)
     p, h = pl(u1.state), hidden(u1.state)
     assert (p["score"], p["data_siphons"], p["energy"], p["credits"]) == (0, 1, 8, 2)
-    assert cell(u1.obs, 1, 1) == {7: 1.0, 10: 0.3333, 35: 0.3333}
+    assert cell(u1.obs, 1, 1) == {"data_block": 1.0, "block_points": 0.3333, "block_spawn": 0.3333}
     assert (h["pending_siphon_transmissions"], h["scheduled_task_interval"], h["next_scheduled_task_turn"],
             h["turn"]) == (3, 11, 17, 2)
     u2 = run(u1.state, UNDO)
@@ -48,11 +55,11 @@ def test_undo_across_a_stage_change_restores_the_old_board_but_not_stage_or_timi
     st = rs[-1]
     h = hidden(st.state)
     assert desc(st.state)["stage"] == 2 and (h["scheduled_task_interval"], h["next_scheduled_task_turn"]) == (11, 11)
-    assert player_vec(st.obs)[8:] == [0.0, 0.0]
+    assert _flags(st.obs) == [0.0, 0.0]
     u = run(st.state, UNDO, seed=5)
     h = hidden(u.state)
     assert (pl(u.state)["row"], pl(u.state)["col"], h["turn"]) == (4, 5, 9)
-    assert player_vec(u.obs)[8:] == [1.0, 1.0]
+    assert _flags(u.obs) == [1.0, 1.0]
     assert desc(u.state)["stage"] == 2 and (h["scheduled_task_interval"], h["next_scheduled_task_turn"]) == (11, 11)
     assert grid(u.obs)[5, 5, 40] == 1.0 and transmissions(u.state) == []
     again = run(u.state, UP, seed=6)
@@ -101,14 +108,14 @@ def test_new_stage_keeps_enemies_and_transmissions_and_resets_turn_timing_and_fl
     h = hidden(r.state)
     assert (desc(r.state)["stage"], pl(r.state)["hp"], h["turn"]) == (2, 3, 0)
     assert (h["scheduled_task_interval"], h["next_scheduled_task_turn"]) == (11, 11)
-    assert player_vec(r.obs)[8:] == [0.0, 0.0]
+    assert _flags(r.obs) == [0.0, 0.0]
     assert [(e["row"], e["col"], e["hp"]) for e in h["enemies"]] == [(1, 0, 2)]
     ts = transmissions(r.state)
     assert ts[0] == {"row": 0, "col": 3, "turns_remaining": 2, "enemy_type": "virus"}
     assert len(ts) == 3 and all(t["turns_remaining"] == 1 for t in ts[1:])
     g = grid(r.obs)
-    exits = {(int(a), int(b)) for a, b in zip(*(g[..., 40] == 1).nonzero())}
-    sipons = {(int(a), int(b)) for a, b in zip(*(g[..., 39] == 1).nonzero())}
+    exits = {(int(a), int(b)) for a, b in zip(*(g[..., channel("exit")][..., 0] == 1).nonzero())}
+    sipons = {(int(a), int(b)) for a, b in zip(*(g[..., channel("data_siphon")][..., 0] == 1).nonzero())}
     assert len(exits) == 1 and exits < {(0, 0), (0, 5), (5, 0)}
     assert sipons == CORNERS - exits - {(5, 5)}
     blocks = {(b["row"], b["col"]) for b in desc(r.state)["blocks"]}
