@@ -165,7 +165,7 @@ class HackMatrixGymEnv(gym.Env):
         self._mask = np.array(mask, dtype=bool)
         info: dict[str, Any] = {"action_mask": self._mask.copy()}
         info.update({name: float(breakdown[name]) for name in REWARD_KEYS})
-        info.update({key: int(value) for key, value in zip(ENDED_KEYS, ended)})
+        info.update({key: int(value) for key, value in zip(ENDED_KEYS, ended, strict=True)})
         self._steps += 1
         self._last = {"action": _action_index(action), "reward": float(reward), "breakdown": breakdown,
                       "done": bool(done)}
