@@ -7,7 +7,8 @@ import pytest
 from hackmatrix.application.use_cases import evaluate, evaluate_random_policy
 
 STAT_KEYS = {"num_episodes", "mean_return", "std_return", "mean_length", "highest_stage",
-             "mean_highest_stage", "win_rate", "truncated_frac"}
+             "mean_highest_stage", "win_rate", "truncated_frac",
+             *(f"reach_stage_{k}" for k in range(2, 9))}
 
 
 def test_evaluate_greedy_sampled_and_random_report_the_same_statistics(training_run):
@@ -23,6 +24,9 @@ def test_evaluate_greedy_sampled_and_random_report_the_same_statistics(training_
         assert 1.0 <= stats["mean_highest_stage"] <= stats["highest_stage"] <= 8.0
         assert 0.0 <= stats["win_rate"] <= 1.0 and 0.0 <= stats["truncated_frac"] <= 1.0
         assert stats["std_return"] >= 0.0
+        reach = [1.0] + [stats[f"reach_stage_{k}"] for k in range(2, 9)]
+        assert reach == sorted(reach, reverse=True)  # reaching stage k means reaching k - 1
+        assert sum(reach) == pytest.approx(stats["mean_highest_stage"])
     # Same seed, same policy: identical figures.
     assert evaluate(result.params, cfg, num_episodes=6, greedy=True, seed=3, max_steps=200) == greedy
 
