@@ -199,7 +199,7 @@ def time_interleaved(programs: list[dict], key: str, repeats: int) -> list[float
     times: list[list[float]] = [[] for _ in programs]
     for _ in range(repeats):
         for prog, ts in zip(programs, times):
-            dt = benchlib.timed(lambda: jax.block_until_ready(prog[key]()))[0]
+            dt = benchlib.timed(lambda fn=prog[key]: jax.block_until_ready(fn()))[0]
             ts.append(dt / prog[key + "_per_call"])
     return [benchlib.median(ts) for ts in times]
 
@@ -219,7 +219,8 @@ def main(argv: list[str] | None = None) -> dict:
     if "mlp" not in names:
         names = ["mlp"] + names  # the reference of the ratios
     print(f"network cost: hidden {args.hidden_dim} x {args.num_layers}, forward batch "
-          f"{args.forward_batch}, sgd minibatch {args.minibatch}, repeats {args.repeats}"
+          f"{args.forward_batch} (x{args.forward_steps} in a scan), sgd minibatch {args.minibatch} "
+          f"(x{args.sgd_steps} in a scan), repeats {args.repeats}"
           + (f", train {args.train_envs} x {args.train_steps}" if args.train else ""))
 
     programs = []
