@@ -129,11 +129,38 @@ class OrthoActorCritic(nn.Module):
         return logits, value
 
 
+class Conv3x3(nn.Module):
+    """3x3 convolution, stride 1, SAME (zero) padding, over (B, 6, 6, C) boards.
+
+    Computes what ``nn.Conv(features, (3, 3), padding="SAME")`` computes, with the same
+    parameters (kernel (3, 3, C, features), bias), as one matrix product of the 3x3
+    patches (B, 6, 6, 9 C) with the reshaped kernel. On CPU, XLA runs a convolution
+    inside a loop (the trainer's ``lax.scan`` over minibatches and rollout steps) several
+    times slower than outside one, which made training with ``nn.Conv`` ~27x slower than
+    with the MLP; a matrix product does not slow down there.
+    """
+
+    features: int
+    kernel_init: nn.initializers.Initializer = nn.initializers.lecun_normal()
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        channels = x.shape[-1]
+        kernel = self.param("kernel", self.kernel_init, (3, 3, channels, self.features))
+        bias = self.param("bias", nn.initializers.zeros, (self.features,))
+        rows, cols = x.shape[-3], x.shape[-2]
+        padded = jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
+        patches = jnp.concatenate(
+            [padded[:, i:i + rows, j:j + cols] for i in range(3) for j in range(3)], axis=-1
+        )
+        return patches @ kernel.reshape(9 * channels, self.features) + bias
+
+
 class ConvActorCritic(nn.Module):
     """Convolutions over the board, then the MLP torso and heads (orthogonal init).
 
     board (6, 6, 42 + player plane) -> per-cell Dense(embed_channels) (a 1x1
-    convolution), ReLU -> conv_layers x [Conv(conv_channels, 3x3, SAME), ReLU] ->
+    convolution), ReLU -> conv_layers x [Conv3x3(conv_channels) (SAME), ReLU] ->
     flatten (36 x conv_channels) ++ player and program vector (33) -> num_layers x
     [Dense(hidden_dim), ReLU] -> actor Dense(28), critic Dense(1).
 
@@ -141,9 +168,11 @@ class ConvActorCritic(nn.Module):
     whole board at once (line-of-sight attacks reach across it); the 3x3 convolution
     shares what is next to what across cells. The widths are small because on a 2-core
     CPU the cost of a PPO gradient step grows with the per-cell tensors (batch x 36 x
-    channels), not with the parameter count: at 16 / 16 / 1 layer one SGD step costs
-    about 2x the MLP's; 2 layers of 32 channels without the embedding cost 7-20x
-    (benchmarks/network_cost.py). 232,429 parameters at the defaults.
+    channels), not with the parameter count. Measured with benchmarks/network_cost.py
+    (2-core AMD EPYC, loaded): at the defaults an SGD step on 8192 observations costs
+    1.9-2.1x the MLP's and PPO training at 256 x 128 runs at 0.79x the MLP's env steps/s;
+    2 x Conv(32) straight on the 43 channels costs 6.4x per SGD step, 2 x Conv(64) 12x.
+    232,429 parameters at the defaults.
     """
 
     hidden_dim: int = 256
@@ -163,9 +192,7 @@ class ConvActorCritic(nn.Module):
         if self.embed_channels:
             x = nn.relu(nn.Dense(self.embed_channels, kernel_init=_ortho(_RELU_GAIN), name="cell_embed")(x))
         for i in range(self.conv_layers):
-            x = nn.Conv(self.conv_channels, (3, 3), padding="SAME",
-                        kernel_init=_ortho(_RELU_GAIN), name=f"conv_{i}")(x)
-            x = nn.relu(x)
+            x = nn.relu(Conv3x3(self.conv_channels, kernel_init=_ortho(_RELU_GAIN), name=f"conv_{i}")(x))
         x = jnp.concatenate([x.reshape(x.shape[0], -1), vector], axis=-1)
         x = _torso(x, self.hidden_dim, self.num_layers)
         return _heads(x, self.num_actions)
@@ -187,9 +214,11 @@ class AttentionActorCritic(nn.Module):
     a ReLU sqrt(2), heads 0.01 / 1.0; the attention projections keep Flax's default init
     (orthogonalising their (d, heads, d / heads) kernels as a whole would not make each
     head's projection orthogonal). Small by default (width 16, 1 head, 1 block, no block
-    MLP) because on a 2-core CPU the (batch x 38 x 38) attention weights cost more than
-    the matmuls: about 3.4x the MLP per SGD step; width 32 with 4 heads and a block MLP
-    costs about 9x. 240,589 parameters at the defaults.
+    MLP) because on a 2-core CPU the per-token tensors and the (batch x heads x 38 x 38)
+    attention weights cost more than the matmuls: an SGD step costs 2.7-3.2x the MLP's
+    and PPO training at 256 x 128 runs at 0.56x its env steps/s; width 32 with 4 heads
+    and a block MLP costs 7.9x per SGD step (benchmarks/network_cost.py). 240,589
+    parameters at the defaults.
     """
 
     hidden_dim: int = 256

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from hackmatrix.application.network import (
-    NETWORKS, ActorCritic, count_params, init_params, make_network, split_observation,
+    NETWORKS, ActorCritic, Conv3x3, count_params, init_params, make_network, split_observation,
 )
 from hackmatrix.domain.constants import NUM_ACTIONS, OBS_FLAT_SIZE
 from hackmatrix.domain.observation import decode_observation
@@ -236,6 +236,18 @@ def test_board_encoders_see_where_the_player_is(nets, name):
         richer = moved[0].at[3].set(0.9)
         same, _ = net.apply(cut, richer)
         np.testing.assert_allclose(same, logits[0], rtol=1e-6, atol=1e-7)
+
+
+def test_conv3x3_is_flaxs_same_convolution():
+    """Conv3x3 computes nn.Conv(f, (3, 3), padding="SAME") with the same parameters."""
+    import flax.linen as nn
+
+    x = jax.random.normal(jax.random.PRNGKey(10), (3, 6, 6, 5))
+    ours = Conv3x3(7)
+    params = ours.init(jax.random.PRNGKey(11), x)
+    params = jax.tree_util.tree_map(lambda p: p + 0.1, params)  # a non-zero bias too
+    reference = nn.Conv(7, (3, 3), padding="SAME").apply(params, x)
+    np.testing.assert_allclose(ours.apply(params, x), reference, rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.parametrize("name", NETWORKS)
