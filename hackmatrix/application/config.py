@@ -73,7 +73,7 @@ class TrainConfig:
     normalize_returns: bool = False  # rewards / running std of the discounted return
     log_interval: int = 10  # updates per compiled chunk
     seed: int = 0
-    eval_interval: int = 100  # updates between greedy evaluations (eval/*); 0: none
+    eval_interval: int = 25  # updates between greedy evaluations (eval/*), and the last; 0: none
     eval_episodes: int = 256  # games per evaluation
     eval_seed: int = 0  # evaluation games come from a key stream training never draws
     save_interval: Optional[int] = None  # updates between checkpoints; None: every save_minutes
