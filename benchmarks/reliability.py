@@ -431,7 +431,7 @@ def fuzz_sequences(row: Row, args: argparse.Namespace) -> None:
     from hackmatrix.domain import scenario
     from tests.reliability import engine as E
 
-    scenarios = 0
+    started = 0
     endings: dict[str, int] = {}
 
     @hypothesis_seed(args.seed)
@@ -439,8 +439,8 @@ def fuzz_sequences(row: Row, args: argparse.Namespace) -> None:
               phases=[Phase.generate], suppress_health_check=list(HealthCheck))
     @given(d=E.scenarios(), seed=st.integers(0, 2**31 - 1), data=st.data())
     def one(d, seed, data):
-        nonlocal scenarios
-        scenarios += 1
+        nonlocal started
+        started += 1
         trace: list[str] = []
 
         def on_step(t: int, action: int, legal: bool, key_seed: int) -> None:
@@ -451,13 +451,18 @@ def fuzz_sequences(row: Row, args: argparse.Namespace) -> None:
             _, ending = E.play(d, seed, data, args.max_steps, on_step=on_step)
             endings[ending] = endings.get(ending, 0) + 1
         except Exception as error:  # noqa: BLE001 - a broken invariant: report, go on
-            row.fail(f"scenario #{scenarios}",
+            endings["a break"] = endings.get("a break", 0) + 1
+            row.fail(f"scenario #{started}",
                      f"{type(error).__name__}: {short(error, 500)}\n    scenario="
                      f"{scenario.Scenario.from_dict(d).to_json()}\n    " + "\n    ".join(trace))
 
     one()
+    # hypothesis stops an example whose draws outgrow its buffer (StopTest): the steps it
+    # took were checked and count, the scenario counts as cut short.
+    scenarios = sum(endings.values())
     row.note = (f"{scenarios} scenarios, <= {args.max_steps} steps each; ended by "
-                + ", ".join(f"{k} {v}" for k, v in sorted(endings.items())))
+                + ", ".join(f"{k} {v}" for k, v in sorted(endings.items()))
+                + f"; {started - scenarios} more cut short by hypothesis's draw budget")
     row.extra = {"scenarios": scenarios, "endings": endings}
 
 
