@@ -1,7 +1,8 @@
 """Smoke tests of the benchmark scripts (benchmarks/*.py; they are scripts, not tests).
 
-The fast tests import every script and check argument handling and the compare
-arithmetic. Running a script's ``--quick`` configuration compiles the engine (and
+The fast tests import every script and check argument handling, the compare
+arithmetic and the reliability benchmark's pieces (counts, the fixture shim that calls
+the suite's fault tests, the scenario mutations). Running a script's ``--quick`` configuration compiles the engine (and
 the PPO chunk), which takes minutes on a 2-core CPU, so those runs are marked slow:
 ``pytest -m slow tests/test_benchmarks_smoke.py``.
 """
@@ -10,13 +11,15 @@ from __future__ import annotations
 
 import importlib
 import json
+import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
 BENCH_DIR = Path(__file__).resolve().parents[1] / "benchmarks"
-SCRIPTS = ("env_throughput", "train_throughput", "compare", "breakdown_overhead", "learning")
+SCRIPTS = ("env_throughput", "train_throughput", "compare", "breakdown_overhead", "learning",
+           "reliability", "network_cost", "scripted_baseline")
 
 
 @pytest.fixture(scope="module")
@@ -76,6 +79,85 @@ def test_compare_ratios_point_the_same_way(bench, tmp_path, capsys):
     with pytest.raises(SystemExit):
         bench["compare"].main(["--files", str(tmp_path / "a.json"), str(tmp_path / "b.json"),
                                "--fail-below", "0.9"])
+
+
+def test_reliability_counts_follow_quick_scale_and_sections(bench):
+    rel = bench["reliability"]
+    default, quick = rel.parse_args([]), rel.parse_args(["--quick"])
+    assert default.counts == rel.DEFAULT_COUNTS and default.sections == list(rel.SECTIONS)
+    assert all(quick.counts[k] <= default.counts[k] for k in default.counts)
+    assert quick.counts["train_kills"] == 0  # no training subprocess in the smoke run
+    assert rel.parse_args(["--scale", "2"]).counts["scenarios"] == 2 * default.counts["scenarios"]
+    assert rel.parse_args(["--no-subprocess"]).counts["store_kills"] == 0
+    assert rel.parse_args(["--sections", "fuzz"]).sections == ["fuzz"]
+    with pytest.raises(SystemExit):
+        rel.parse_args(["--sections", "fuzz,nope"])
+
+
+def test_reliability_help_runs_as_a_script():
+    done = subprocess.run([sys.executable, str(BENCH_DIR / "reliability.py"), "--help"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and "--quick" in done.stdout and "--scale" in done.stdout
+
+
+def test_reliability_expands_parametrize_marks_like_pytest(bench):
+    @pytest.mark.parametrize("b", [3, 4], ids=["three", "four"])
+    @pytest.mark.parametrize(("a", "c"), [(1, 2)])
+    def test_x(a, b, c):
+        pass
+
+    cases = bench["reliability"].parametrized(test_x)
+    assert [params for _, params in cases] == [{"a": 1, "c": 2, "b": 3}, {"a": 1, "c": 2, "b": 4}]
+    assert [case_id for case_id, _ in cases] == ["[(1, 2)][three]", "[(1, 2)][four]"]
+
+
+def test_reliability_counts_a_failing_fault_test_as_a_break(bench, tmp_path):
+    rel = bench["reliability"]
+
+    def test_passes(tmp_path, capsys):
+        print("out")
+        assert capsys.readouterr().out == "out\n" and tmp_path.is_dir()
+
+    def test_fails(monkeypatch):
+        monkeypatch.setenv("HACKMATRIX_RELIABILITY_PROBE", "1")
+        assert False, "promise broken"
+
+    row = rel.Row("faults", "probe", "faults")
+    rel.run_tests(row, rel.Fixtures(tmp_path), [test_passes, test_fails])
+    assert row.tried == 2 and len(row.breaks) == 1 and "promise broken" in row.breaks[0]
+    assert "HACKMATRIX_RELIABILITY_PROBE" not in __import__("os").environ  # monkeypatch undone
+
+
+def test_reliability_mutations_of_a_valid_scenario_are_each_refused_naming_the_field(bench):
+    from hackmatrix.domain.scenario import Scenario
+
+    rel = bench["reliability"]
+    valid = {"player": {"row": 0, "col": 0, "hp": 2, "credits": 5},
+             "enemies": [{"type": "virus", "row": 1, "col": 1, "hp": 2}],
+             "transmissions": [{"row": 2, "col": 2, "turns_remaining": 1, "enemy_type": "daemon"}],
+             "blocks": [{"row": 3, "col": 3, "kind": "program", "program": "PUSH"}],
+             "resources": [{"row": 4, "col": 4, "credits": 2}], "owned_programs": ["SHOW"], "stage": 2}
+    Scenario.from_dict(valid)
+    mutations = rel._one_field_mutations(valid)
+    assert len(mutations) > 200
+    for what, path, value, field in mutations:
+        with pytest.raises(ValueError) as error:
+            Scenario.from_dict(rel._mutated(valid, path, value))
+        assert field in str(error.value), what
+    Scenario.from_dict(valid)  # mutated copies, never the original
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_reliability_quick_run_tries_every_section_and_emits_a_result(bench, capsys):
+    result = bench["reliability"].main(["--quick"])
+    out = capsys.readouterr().out
+    lines = [line for line in out.splitlines() if line.startswith("RESULT ")]
+    assert len(lines) == 1 and json.loads(lines[0][len("RESULT "):])["benchmark"] == "reliability"
+    metrics = result["metrics"]
+    assert metrics["inputs_tried"] > 1000 and metrics["steps_fuzzed"] > 0 and metrics["faults_injected"] > 20
+    assert metrics["breaks_found"] == sum(r["breaks"] for r in result["rows"])
+    assert result["better"]["breaks_found"] == "lower"
 
 
 @pytest.mark.slow

@@ -197,3 +197,12 @@ def test_help_runs_as_a_module_and_exits_0():
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert "--num-envs" in result.stdout and "--logger" in result.stdout
+
+
+def test_a_config_file_that_is_not_utf8_is_refused_naming_the_file(tmp_path):
+    from hackmatrix.adapters.config.sources import FileConfigSource
+
+    path = tmp_path / "c.yaml"
+    path.write_bytes(b"num_envs: 4\n\xff\n")
+    with pytest.raises(ValueError, match=r"config file '.*c\.yaml' is not UTF-8 text"):
+        FileConfigSource(path)

@@ -8,11 +8,13 @@ whichever suite runs first pays the compile, the other reuses it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from hypothesis import note
 from hypothesis import strategies as st
 
 from hackmatrix.domain import env, scenario
@@ -280,3 +282,77 @@ def stack(states):
 
 def index(tree, i: int):
     return jax.tree_util.tree_map(lambda x: x[i], tree)
+
+
+# --- whole runs (shared by the fuzz tests and benchmarks/reliability.py) ---------------------
+
+def _note_step(t: int, action: int, legal: bool, key_seed: int) -> None:
+    note(f"step {t}: action {action} (legal: {legal}), key seed {key_seed}")
+
+
+def play(d: dict, seed: int, data, max_steps: int = 12,
+         on_step: Callable[[int, int, bool, int], None] = _note_step) -> tuple[int, str]:
+    """Build the scenario dict ``d`` and step it with ``draw_action``'s actions (legal,
+    masked or out of range, drawn from hypothesis ``data``) until the episode ends or for
+    ``max_steps`` steps, checking the built state and every invariant after every step
+    (``check_step``; an AssertionError says which). Step ``t`` uses key seed ``seed + t``;
+    ``on_step(t, action, legal, key_seed)`` is called before it (default: ``note``).
+
+    Returns (steps taken, how the episode ended: "masked action", "death", "victory" or
+    "step limit").
+    """
+    state = scenario.build(d, PARAMS)
+    host_state = host(state)
+    check_state(host_state)
+    check_observation(host(OBSERVE(state)), host_state)
+    sig = signature(host(step(state, 0, 0)))  # the signature of a step's output
+    assert signature(host_state) == sig[0], "built state differs in shape from a stepped one"
+    for t in range(max_steps):
+        mask = np.asarray(VALID(state))
+        assert mask.shape == (NUM_ACTIONS,) and mask.dtype == np.bool_
+        action = draw_action(data, mask)
+        on_step(t, action, is_legal(mask, action), seed + t)
+        out = step(state, action, seed + t)
+        host_out = host(out)
+        check_step(host_state, mask, action, host_out, sig)
+        if bool(host_out[3]):
+            if not is_legal(mask, action):
+                return t + 1, "masked action"
+            return t + 1, "death" if int(host_out[0].player.hp) == 0 else "victory"
+        state, host_state = out[0], host_out[0]
+    return max_steps, "step limit"
+
+
+def play_batched(ds: list[dict], seed: int, data, rounds: int = 3) -> int:
+    """``len(ds)`` (= ``BATCH``) different scenarios stepped at once by the jitted
+    ``batched_step``, ``rounds`` times, with ``draw_action``'s actions: every env's step
+    passes ``check_step`` and equals the single jitted step (floats to 1e-6). Returns the
+    env steps checked."""
+    singles = [scenario.build(d, PARAMS) for d in ds]
+    batch = jax.tree_util.tree_map(jnp.asarray, stack(singles))
+    sig = signature(host(step(singles[0], 0, 0)))
+    host_batch = host(batch)
+    checked = 0
+    for t in range(rounds):
+        masks = np.asarray(BATCHED_VALID(batch))
+        assert masks.shape == (len(ds), NUM_ACTIONS)
+        actions = np.array([draw_action(data, masks[i]) for i in range(len(ds))], np.int32)
+        keys = jax.random.split(key(seed + t), len(ds))
+        out = BATCHED_STEP(batch, jnp.asarray(actions), keys, PARAMS)
+        host_out = host(out)
+        for i in range(len(ds)):
+            before = index(host_batch, i)
+            mine = index(host_out, i)
+            check_step(before, masks[i], int(actions[i]), mine, sig)
+            single = host(STEP(jax.tree_util.tree_map(jnp.asarray, before), jnp.int32(actions[i]),
+                               keys[i], PARAMS))
+            for (path, a), (_, b) in zip(jax.tree_util.tree_leaves_with_path(mine),
+                                         jax.tree_util.tree_leaves_with_path(single)):
+                if np.issubdtype(a.dtype, np.floating):
+                    np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6,
+                                               err_msg=f"env {i} step {t} {jax.tree_util.keystr(path)}")
+                else:
+                    assert np.array_equal(a, b), f"env {i} step {t} {jax.tree_util.keystr(path)}"
+            checked += 1
+        batch, host_batch = out[0], host_out[0]
+    return checked

@@ -173,21 +173,25 @@ def test_a_scenario_built_in_code_is_rejected_by_build_with_the_json_message(cas
     assert str(from_code.value) == str(from_json.value)
 
 
+# Scenario objects only code can make (specs of the wrong class, floats, flags that are not
+# booleans, integers too long to print, not a Scenario at all): (input, message fragment).
+CODE_ONLY = [
+    (Scenario(player=PlayerSpec(row=10, col=0)), "player.row: 10 is off the 6x6 board"),
+    (Scenario(player=PlayerSpec(row=0, col=0), stage=99), "scenario.stage: 99 is above the maximum 8"),
+    (Scenario(player=PlayerSpec(row=0, col=0, credits=-5)), "player.credits: -5 is below the minimum 0"),
+    (Scenario(player={"row": 0, "col": 0}), "player: expected a PlayerSpec"),
+    (Scenario(player=PlayerSpec(row=0, col=0), enemies=({"type": "virus"},)), "enemies[0]: expected an EnemySpec"),
+    (Scenario(player=PlayerSpec(row=0, col=0), enemies=EnemySpec("virus", 1, 1, 2)), "scenario.enemies"),
+    (Scenario(player=PlayerSpec(row=0.5, col=0)), "player.row: expected an integer, got 0.5"),
+    (Scenario(player=PlayerSpec(row=0, col=0), show_activated=1), "scenario.show_activated"),
+    (Scenario(player=PlayerSpec(row=0, col=0, score=10**5000)),  # too long for str(): not quoted
+     "player.score: <an integer of 16610 bits> is above the maximum 1000000"),
+    ([1, 2], "scenario: expected a Scenario or a scenario dict, got [1, 2]"),
+]
+
+
 def test_code_route_catches_what_json_cannot_express():
-    cases = [
-        (Scenario(player=PlayerSpec(row=10, col=0)), "player.row: 10 is off the 6x6 board"),
-        (Scenario(player=PlayerSpec(row=0, col=0), stage=99), "scenario.stage: 99 is above the maximum 8"),
-        (Scenario(player=PlayerSpec(row=0, col=0, credits=-5)), "player.credits: -5 is below the minimum 0"),
-        (Scenario(player={"row": 0, "col": 0}), "player: expected a PlayerSpec"),
-        (Scenario(player=PlayerSpec(row=0, col=0), enemies=({"type": "virus"},)), "enemies[0]: expected an EnemySpec"),
-        (Scenario(player=PlayerSpec(row=0, col=0), enemies=EnemySpec("virus", 1, 1, 2)), "scenario.enemies"),
-        (Scenario(player=PlayerSpec(row=0.5, col=0)), "player.row: expected an integer, got 0.5"),
-        (Scenario(player=PlayerSpec(row=0, col=0), show_activated=1), "scenario.show_activated"),
-        (Scenario(player=PlayerSpec(row=0, col=0, score=10**5000)),  # too long for str(): not quoted
-         "player.score: <an integer of 16610 bits> is above the maximum 1000000"),
-        ([1, 2], "scenario: expected a Scenario or a scenario dict, got [1, 2]"),
-    ]
-    for bad, message in cases:
+    for bad, message in CODE_ONLY:
         with pytest.raises(ValueError) as error:
             build(bad)
         assert message in str(error.value), (message, str(error.value))
@@ -198,31 +202,49 @@ def test_code_route_catches_what_json_cannot_express():
 
 # ---- hostile JSON -------------------------------------------------------------------------------
 
+# JSON text nested 100,000 deep (closed, unclosed, mixed).
+DEEP_JSON = ("[" * 100_000 + "]" * 100_000, '{"player": ' * 100_000, '{"a": [' * 50_000)
+
+
+def nested_list(depth: int = 100_000) -> list:
+    """A Python list nested ``depth`` deep (no recursion to build it)."""
+    nested: list = []
+    for _ in range(depth):
+        nested = [nested]
+    return nested
+
+
 def test_deeply_nested_json_raises_value_error_not_recursion_error():
-    for text in ("[" * 100_000 + "]" * 100_000, '{"player": ' * 100_000, '{"a": [' * 50_000):
+    for text in DEEP_JSON:
         with pytest.raises(ValueError, match="nested too deeply|not valid JSON"):
             Scenario.from_json(text)
-    nested: list = []
-    for _ in range(100_000):
-        nested = [nested]
     with pytest.raises(ValueError) as error:  # as a Python object too: the message stays short
-        Scenario.from_dict({"player": {"row": nested, "col": 0}})
+        Scenario.from_dict({"player": {"row": nested_list(), "col": 0}})
     assert "player.row" in str(error.value) and len(str(error.value)) < 200
 
 
-@pytest.mark.parametrize("where", ["value", "key", "enemy type", "program", "list", "json text"])
-def test_a_50_mb_bad_value_gives_a_short_message(where):
-    huge = "x" * 50_000_000
-    data = {
+HUGE_WHERE = ["value", "key", "enemy type", "program", "list", "json text"]
+
+
+def huge_input(where: str, huge: str) -> dict | str:
+    """A scenario holding the string ``huge`` at ``where`` (a dict; JSON text for "json text")."""
+    if where == "json text":
+        return '{"player": "' + huge + '"}'
+    return {
         "value": {"player": {"row": huge, "col": 0}},
         "key": {"player": P, huge: 1},
         "enemy type": with_(enemies=[{**VIRUS, "type": huge}]),
         "program": with_(owned_programs=[huge]),
         "list": {"player": {"row": [huge] * 1000, "col": 0}},
-    }.get(where)
+    }[where]
+
+
+@pytest.mark.parametrize("where", HUGE_WHERE)
+def test_a_50_mb_bad_value_gives_a_short_message(where):
+    data = huge_input(where, "x" * 50_000_000)
     with pytest.raises(ValueError) as error:
-        if data is None:
-            Scenario.from_json('{"player": "' + huge + '"}')
+        if isinstance(data, str):
+            Scenario.from_json(data)
         else:
             Scenario.from_dict(data)
     assert len(str(error.value)) < 200, str(error.value)[:300]
@@ -243,7 +265,8 @@ def test_bad_utf8_from_a_file_names_the_file(tmp_path):
     assert Scenario.from_bytes(path.read_bytes(), str(path)).player.row == 1
 
 
-@pytest.mark.parametrize(("text", "fragments"), [
+# (JSON text, fragments of the message)
+JSON_TEXTS = [
     ("{", ["not valid JSON", "line 1 column 2"]),
     ("", ["not valid JSON"]),
     ('{"player": {"row": 0, "col": 0}} trailing', ["not valid JSON", "Extra data"]),
@@ -252,7 +275,10 @@ def test_bad_utf8_from_a_file_names_the_file(tmp_path):
     ("[]", ["scenario", "[]"]),
     ("NaN", ["scenario", "nan"]),
     ('{"player": {"row": 0, "col": 0, "hp": 2.5}}', ["player.hp", "2.5"]),
-])  # fmt: skip
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("text", "fragments"), JSON_TEXTS)
 def test_invalid_json_text_raises_value_error(text, fragments):
     with pytest.raises(ValueError) as error:
         Scenario.from_json(text)

@@ -34,33 +34,19 @@ def _sig_of_step(state):
     return E.signature(E.host(E.step(state, 0, 0)))
 
 
+def _note_and_count(t: int, action: int, legal: bool, key_seed: int) -> None:
+    note(f"step {t}: action {action} (legal: {legal}), key seed {key_seed}")
+    event("action kind", "program" if action >= 5 else "move/siphon")
+
+
 @settings(max_examples=examples("sequences"))
 @given(d=E.scenarios(), seed=st.integers(0, 2**31 - 1), data=st.data())
 def test_random_scenarios_and_action_sequences_keep_every_invariant(d, seed, data):
-    state = scenario.build(d, E.PARAMS)
+    """engine.play: up to MAX_STEPS steps, every invariant after every step."""
     note(f"scenario={scenario.Scenario.from_dict(d).to_json()}")
-    host_state = E.host(state)
-    E.check_state(host_state)
-    E.check_observation(E.host(E.OBSERVE(state)), host_state)
-    sig = _sig_of_step(state)
-    assert E.signature(host_state) == sig[0], "built state differs in shape from a stepped one"
-    ending = "step limit"
-    for t in range(MAX_STEPS):
-        mask = np.asarray(E.VALID(state))
-        assert mask.shape == (28,) and mask.dtype == np.bool_
-        action = E.draw_action(data, mask)
-        note(f"step {t}: action {action} (legal: {E.is_legal(mask, action)}), key seed {seed + t}")
-        out = E.step(state, action, seed + t)
-        host_out = E.host(out)
-        E.check_step(host_state, mask, action, host_out, sig)
-        event("action kind", "program" if action >= 5 else "move/siphon")
-        if bool(host_out[3]):
-            ending = "masked action" if not E.is_legal(mask, action) else (
-                "death" if int(host_out[0].player.hp) == 0 else "victory")
-            break
-        state, host_state = out[0], host_out[0]
+    steps, ending = E.play(d, seed, data, MAX_STEPS, on_step=_note_and_count)
     event("episode ended by", ending)
-    event("steps", str(t + 1))
+    event("steps", str(steps))
     event("counts at a cap", str(E.at_a_cap(d)))
 
 
@@ -117,28 +103,4 @@ def test_jit_and_eager_agree(d, seed, data):
        seed=st.integers(0, 2**31 - 1), data=st.data())
 def test_batched_step_over_many_envs_agrees_with_the_single_step_and_keeps_invariants(ds, seed, data):
     """``BATCH`` different scenarios stepped at once by the jitted ``env.batched_step``, 3 times."""
-    singles = [scenario.build(d, E.PARAMS) for d in ds]
-    batch = jax.tree_util.tree_map(jnp.asarray, E.stack(singles))
-    sig = _sig_of_step(singles[0])
-    host_batch = E.host(batch)
-    for t in range(3):
-        masks = np.asarray(E.BATCHED_VALID(batch))
-        assert masks.shape == (E.BATCH, 28)
-        actions = np.array([E.draw_action(data, masks[i]) for i in range(E.BATCH)], np.int32)
-        keys = jax.random.split(E.key(seed + t), E.BATCH)
-        out = E.BATCHED_STEP(batch, jnp.asarray(actions), keys, E.PARAMS)
-        host_out = E.host(out)
-        for i in range(E.BATCH):
-            before = E.index(host_batch, i)
-            mine = E.index(host_out, i)
-            E.check_step(before, masks[i], int(actions[i]), mine, sig)
-            single = E.host(E.STEP(jax.tree_util.tree_map(jnp.asarray, before), jnp.int32(actions[i]),
-                                   keys[i], E.PARAMS))
-            for (path, a), (_, b) in zip(jax.tree_util.tree_leaves_with_path(mine),
-                                         jax.tree_util.tree_leaves_with_path(single)):
-                if np.issubdtype(a.dtype, np.floating):
-                    np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6,
-                                               err_msg=f"env {i} step {t} {jax.tree_util.keystr(path)}")
-                else:
-                    assert np.array_equal(a, b), f"env {i} step {t} {jax.tree_util.keystr(path)}"
-        batch, host_batch = out[0], host_out[0]
+    assert E.play_batched(ds, seed, data, rounds=3) == 3 * E.BATCH

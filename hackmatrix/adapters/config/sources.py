@@ -198,7 +198,12 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
     if not file.is_file():
         raise ValueError(f"config file not found: {str(path)!r}")
     suffix = file.suffix.lower()
-    text = file.read_text(encoding="utf-8")
+    try:
+        text = file.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise ValueError(f"config file {str(path)!r} is not UTF-8 text: {error}") from None
+    except OSError as error:
+        raise ValueError(f"cannot read config file {str(path)!r}: {error}") from None
     try:
         if suffix in (".yaml", ".yml"):
             data = yaml.safe_load(text)
