@@ -91,28 +91,29 @@ class Weights:
     A pytree of floats, so a tuning run can pass other values without recompiling.
     """
 
-    dist: float = 0.5  # per step of path distance to the goal (the exit or a detour target)
+    dist: float = 0.55  # per step of path distance to the goal (the exit or a detour target)
     hp: float = 8.0  # per HP lost this turn
-    threat: float = 2.0  # per enemy in reach after the enemy turn
+    threat: float = 1.8  # per enemy in reach after the enemy turn
     threat_free: float = 1.0  # enemies in reach the next attack can handle (stun one)
     threat_near: float = 0.4  # ... one step beyond its reach
     threat_far: float = 0.15  # ... two steps beyond
     trans_threat: float = 0.5  # per transmission within 2 cells
-    enemy_hp: float = 1.5  # per HP left on the board's enemies
-    trans: float = 3.0  # per transmission left on the board
-    pick: float = 2.0  # a data siphon picked up by walking
+    enemy_hp: float = 1.75  # per HP left on the board's enemies
+    trans: float = 3.5  # per transmission left on the board
+    pick: float = 1.6  # a data siphon picked up by walking
     detour: float = 0.0  # per step a data siphon or siphon spot adds to the way to the exit
-    detour_enemy: float = 0.25  # ... plus this per enemy or transmission on the board
+    detour_enemy: float = 0.18  # ... plus this per enemy or transmission on the board
     pick_target: float = 6.0  # worth of fetching a data siphon, against the detour's cost
     siphon_min: float = 0.0  # a siphon spot is a goal when its value exceeds this plus the detour's cost
     wait: float = 0.5  # WAIT spends energy and gains nothing by itself
     siphon_res: float = 0.6  # per credit or energy a siphon collects
     siphon_points: float = 0.2  # per score point
     siphon_spawn: float = 2.5  # per transmission the siphon queues
-    siphon_spawn2: float = 0.0  # per transmission squared (many at once are far worse)
+    siphon_spawn2: float = 0.075  # per transmission squared (many at once are far worse)
     spawn_crowd: float = 0.0  # the spawn cost grows by this share per enemy on the board
-    unaffordable: float = 1.0  # share of a program's value while the player cannot pay for it
-    question: float = 3.0  # an unrevealed question block (contents unknown)
+    unaffordable: float = 0.5  # share of a program's value when the player cannot pay for it yet
+    question: float = 3.5  # an unrevealed question block (contents unknown)
+    score_reserve: float = 12.0  # energy SCORE leaves for STEP, RESET and ATK+
     program_value: jax.Array = struct.field(default_factory=lambda: jnp.asarray(PROGRAM_VALUE))
 
 
@@ -162,27 +163,33 @@ def siphon_values(state: EnvState, w: Weights) -> jax.Array:
     every block. A cell holding a block gets -NO_GAIN (the player stands there only after
     WARP).
     """
-    b = state.board
+    b, p = state.board, state.player
     kind = b.block_kind
     live = ~b.siphoned
     block = kind != BlockKind.NONE
-    q = jnp.clip(b.block_program, 0, NUM_PROGRAMS - 1)
-    # A program the player cannot pay for yet (before this siphon's resources) is worth less.
-    affordable = (state.player.credits >= _CREDITS[q]) & (state.player.energy >= _ENERGY[q])
-    prog = jnp.where(state.owned[q], 0.0,
-                     w.program_value[q] * jnp.where(affordable, 1.0, w.unaffordable))
+    credits = _cross_sum(jnp.where(live & ~block, b.res_credits, 0))
+    energy = _cross_sum(jnp.where(live & ~block, b.res_energy, 0))
     per_cell = jnp.where(
         live,
         jnp.where(kind == BlockKind.DATA, w.siphon_points * b.block_points, 0.0)
-        + jnp.where(kind == BlockKind.PROGRAM, prog, 0.0)
         + jnp.where(kind == BlockKind.QUESTION, w.question, 0.0)
         + jnp.where(block, 0.0, w.siphon_res * (b.res_credits + b.res_energy)),
         0.0,
     )
+    # Programs not yet owned; one the player cannot pay for even with this siphon's
+    # credits and energy is worth the share ``unaffordable`` of its value.
+    q = jnp.clip(b.block_program, 0, NUM_PROGRAMS - 1)
+    new_program = live & (kind == BlockKind.PROGRAM) & ~state.owned[q]
+    padded = [jnp.pad(a, 1) for a in (new_program, w.program_value[q], _CREDITS[q], _ENERGY[q])]
+    programs = jnp.zeros((GRID, GRID), jnp.float32)
+    for dr, dc in ((0, 0), (1, 0), (-1, 0), (0, -1), (0, 1)):  # the cross: x + offset
+        new, value, cost_c, cost_e = (a[1 + dr:GRID + 1 + dr, 1 + dc:GRID + 1 + dc] for a in padded)
+        paid = (p.credits + credits >= cost_c) & (p.energy + energy >= cost_e)
+        programs += jnp.where(new, value * jnp.where(paid, 1.0, w.unaffordable), 0.0)
     spawn = _cross_sum(jnp.where(live & block, b.block_spawn, 0)).astype(jnp.float32)
     n_enemies = jnp.sum(state.enemies.alive) + jnp.sum(state.transmissions.alive)
-    per_spawn = w.siphon_spawn * (1.0 + w.spawn_crowd * n_enemies) / state.player.attack_damage
-    value = _cross_sum(per_cell) - per_spawn * spawn - w.siphon_spawn2 * spawn * spawn
+    per_spawn = w.siphon_spawn * (1.0 + w.spawn_crowd * n_enemies) / p.attack_damage
+    value = _cross_sum(per_cell) + programs - per_spawn * spawn - w.siphon_spawn2 * spawn * spawn
     return jnp.where(block, -NO_GAIN, value)
 
 
@@ -281,7 +288,7 @@ def _turn_model(state: EnvState, w: Weights):
     return score, attackers, damage
 
 
-def _program_scores(state: EnvState, attackers: jax.Array, damage: jax.Array) -> jax.Array:
+def _program_scores(state: EnvState, attackers: jax.Array, damage: jax.Array, score_reserve) -> jax.Array:
     """(23,) scores: PROGRAM_BASE + priority where a program's rule holds, else -inf.
 
     ``attackers`` (36,) and ``damage`` are those of the best turn-ending plan.
@@ -306,7 +313,16 @@ def _program_scores(state: EnvState, attackers: jax.Array, damage: jax.Array) ->
     def stops(hit):  # the rule: it stuns or kills an enemy that would hit us this turn
         return jnp.any(hit & attackers)
 
-    energy_spare = p.energy - 4  # keep enough for a RESET
+    # PUSH (§6.3) moves an enemy one cell away unless the grid edge is behind it.
+    sr, sc = jnp.sign(en.row - p.row), jnp.sign(en.col - p.col)
+
+    def inside(r, c):
+        return (r >= 0) & (r < GRID) & (c >= 0) & (c < GRID)
+
+    pushable = ((sr != 0) | (sc != 0)) & (
+        inside(en.row + sr, en.col + sc) | ((sr != 0) & inside(en.row + sr, en.col))
+        | ((sc != 0) & inside(en.row, en.col + sc)))
+
     rules = {
         Action.ATK_PLUS: (p.attack_damage < 3, 90.0),
         Action.RESET: ((p.hp <= 1) | ((p.hp == 2) & (damage >= 1) & (p.energy >= 8)), 80.0),
@@ -318,10 +334,10 @@ def _program_scores(state: EnvState, attackers: jax.Array, damage: jax.Array) ->
         Action.DEBUG: (stops(_cell(block, en.row, en.col)), 44.0),
         Action.HACK: (stops(_cell(b.siphoned, en.row, en.col)), 43.0),
         Action.STEP: ((damage >= 1) & ~state.step_active, 30.0),
-        Action.PUSH: (stops(en.kind != EnemyType.VIRUS), 20.0),
+        Action.PUSH: (stops(pushable & (en.kind != EnemyType.VIRUS)), 20.0),
         Action.SIPH_PLUS: ((p.data_siphons == 0) & (p.credits >= 5 + 3), 5.0),
         Action.EXCH: ((p.energy < 4) & (p.credits >= 4 + 3), 4.0),
-        Action.SCORE: ((damage == 0) & (energy_spare >= 5), 1.0),
+        Action.SCORE: ((damage == 0) & (p.energy >= 5 + score_reserve), 1.0),
     }
     scores = jnp.full((NUM_PROGRAMS,), -jnp.inf, jnp.float32)
     for action, (rule, priority) in rules.items():
@@ -336,7 +352,7 @@ def action_scores(state: EnvState, key: jax.Array, weights: Weights = DEFAULT_WE
     mask = valid_actions(state)
     turn_masked = jnp.where(mask[_TURN_ACTIONS], turn_scores, -jnp.inf)
     best = jnp.argmax(turn_masked)
-    programs = _program_scores(state, attackers[best], damage[best])
+    programs = _program_scores(state, attackers[best], damage[best], weights.score_reserve)
     scores = jnp.full((NUM_ACTIONS,), -jnp.inf, jnp.float32)
     scores = scores.at[FIRST_PROGRAM_ACTION:].set(programs)
     scores = scores.at[_TURN_ACTIONS].set(jnp.maximum(scores[_TURN_ACTIONS], turn_scores))
