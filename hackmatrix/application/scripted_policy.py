@@ -104,7 +104,7 @@ class Weights:
     detour: float = 0.0  # per step a data siphon or siphon spot adds to the way to the exit
     detour_enemy: float = 0.18  # ... plus this per enemy or transmission on the board
     pick_target: float = 6.0  # worth of fetching a data siphon, against the detour's cost
-    siphon_min: float = 0.0  # a siphon spot is a goal when its value exceeds this plus the detour's cost
+    siphon_min: float = 0.0  # a siphon spot is a goal when worth this plus the detour's cost
     wait: float = 0.5  # WAIT spends energy and gains nothing by itself
     siphon_res: float = 0.6  # per credit or energy a siphon collects
     siphon_points: float = 0.2  # per score point
@@ -249,7 +249,8 @@ def _turn_model(state: EnvState, w: Weights):
 
     # Where the enemies stand after their turn, and how many can hit next turn.
     after = jnp.where(acts & ~attackers, jnp.maximum(dist - _STEPS[en.kind][None], 1), dist)
-    closeness = jnp.where(after <= reach + 1, w.threat_near, jnp.where(after <= reach + 2, w.threat_far, 0.0))
+    closeness = jnp.where(after <= reach + 1, w.threat_near,
+                          jnp.where(after <= reach + 2, w.threat_far, 0.0))
     in_reach = jnp.sum(alive & (after <= reach), axis=1)
     threat = jnp.maximum(in_reach - w.threat_free, 0.0) + jnp.sum(
         jnp.where(alive & (after > reach), closeness, 0.0), axis=1)
@@ -288,7 +289,9 @@ def _turn_model(state: EnvState, w: Weights):
     return score, attackers, damage
 
 
-def _program_scores(state: EnvState, attackers: jax.Array, damage: jax.Array, score_reserve) -> jax.Array:
+def _program_scores(
+    state: EnvState, attackers: jax.Array, damage: jax.Array, score_reserve: jax.Array
+) -> jax.Array:
     """(23,) scores: PROGRAM_BASE + priority where a program's rule holds, else -inf.
 
     ``attackers`` (36,) and ``damage`` are those of the best turn-ending plan.
@@ -346,7 +349,9 @@ def _program_scores(state: EnvState, attackers: jax.Array, damage: jax.Array, sc
     return scores
 
 
-def action_scores(state: EnvState, key: jax.Array, weights: Weights = DEFAULT_WEIGHTS) -> jax.Array:
+def action_scores(
+    state: EnvState, key: jax.Array, weights: Weights = DEFAULT_WEIGHTS
+) -> jax.Array:
     """(28,) float32 scores; invalid actions are -inf."""
     turn_scores, attackers, damage = _turn_model(state, weights)
     mask = valid_actions(state)
@@ -361,12 +366,16 @@ def action_scores(state: EnvState, key: jax.Array, weights: Weights = DEFAULT_WE
     return jnp.where(mask, scores, -jnp.inf)
 
 
-def scripted_action(state: EnvState, key: jax.Array, weights: Weights = DEFAULT_WEIGHTS) -> jax.Array:
+def scripted_action(
+    state: EnvState, key: jax.Array, weights: Weights = DEFAULT_WEIGHTS
+) -> jax.Array:
     """int32 action for one state; always one that ``env.valid_actions(state)`` allows
     (0 when none is, which cannot happen in play). ``key`` breaks ties."""
     return jnp.argmax(action_scores(state, key, weights)).astype(jnp.int32)
 
 
-def batched_scripted_action(states: EnvState, keys: jax.Array, weights: Weights = DEFAULT_WEIGHTS) -> jax.Array:
+def batched_scripted_action(
+    states: EnvState, keys: jax.Array, weights: Weights = DEFAULT_WEIGHTS
+) -> jax.Array:
     """(N,) int32: ``scripted_action`` for a batch of states (leading axis N) and keys."""
     return jax.vmap(scripted_action, in_axes=(0, 0, None))(states, keys, weights)

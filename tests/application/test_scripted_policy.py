@@ -155,7 +155,8 @@ def scenario_choices():
         return batched_scripted_action(batch, keys), env.batched_valid_actions(batch), scores
 
     actions, masks, scores = jax.device_get(choose(batch, keys))
-    return {n: (int(a), np.asarray(m), np.asarray(s)) for n, a, m, s in zip(names, actions, masks, scores)}
+    return {n: (int(a), np.asarray(m), np.asarray(s))
+            for n, a, m, s in zip(names, actions, masks, scores)}
 
 
 @pytest.mark.parametrize("name", list(SCENARIOS))
