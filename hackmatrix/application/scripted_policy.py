@@ -3,29 +3,38 @@
 ``scripted_action(state, key)`` picks one action for one ``EnvState``; it is pure JAX
 (static shapes, no Python branching on traced values), so it runs under ``jit``,
 ``vmap`` and ``lax.scan``. ``batched_scripted_action(states, keys)`` is its ``vmap``.
+It reads the full state, not the observation (hidden Cryptogs and the spawn count of
+question blocks included), as a hand-written player with a perfect memory would.
 
 How it plays (game-rules §3-§7):
 
+* **Where to go.** The exit, or first a detour: to a data siphon (worth ``pick_target``)
+  or, holding a data siphon, to the cell whose siphon cross is worth most (programs not
+  yet owned, credits and energy, score, against the enemies it spawns), when that value
+  beats the extra steps, each costing more per enemy on the board.
 * **Turn-ending actions** (the four directions, siphon, WAIT) are scored with a
   one-turn model of the enemy turn. A direction attacks the first target in line of
   sight (§3.3), else it moves. Every enemy that can act (not stunned by this action or
-  an earlier program, not killed) and stands within its reach of the player's cell
+  an earlier program, not killed, no STEP) and is within its reach of the player's cell
   after the action attacks: distance 1, or 2 for a virus, which moves and then attacks
   (§5.5). Distances are breadth-first over non-block cells (Manhattan for glitches,
   which walk through blocks). The score adds: the exit reached (always taken: no enemy
-  turn, +1 HP), the path distance to the exit, the HP lost (death is avoided at almost
-  any price), a threat term for the turn after (enemies that will be in reach after
-  they moved), the HP left on the board's enemies and the transmissions left (so hits
-  and kills in line of sight are worth a turn), data siphons picked up, and, for the
-  siphon, what the cross yields against the enemies it spawns.
-* **Programs** (they do not end the turn, so they are used before the turn-ending
-  action) follow simple rules: ATK+ while attack < 3; RESET at 1 HP; a strike program
-  (CRASH, D_BOM, ROW, COL, ANTI-V, DEBUG, HACK) when it stuns or kills an enemy that
-  would otherwise hit the player this turn under the best turn-ending plan, else STEP
-  or PUSH; SIPH+ and EXCH to keep siphons and energy; SCORE with spare energy.
+  turn, +1 HP), the path distance to the goal, the HP lost (death is avoided at almost
+  any price), a threat term for the turn after (enemies in reach once they moved, beyond
+  the one a hit can stun, and those a step or two further), the HP left on the board's
+  enemies and the transmissions left (so hits and kills in line of sight are worth a
+  turn), a data siphon picked up, and for the siphon its cross's value.
+* **Programs** (they do not end the turn, so they come before the turn-ending action)
+  follow simple rules: ATK+ while attack < 3; RESET at 1 HP; a strike program (CRASH,
+  D_BOM, ROW, COL, ANTI-V, DEBUG, HACK) when it stuns or kills an enemy that would hit
+  the player this turn under the best turn-ending plan, else STEP or PUSH; SIPH+ and
+  EXCH to keep a siphon and energy; SCORE with spare energy.
 * The action is the argmax of the 28 scores over the valid actions only
-  (``env.valid_actions``), so it is always legal; ties are broken by ``key``. When no
-  action is valid (impossible in play) it returns 0.
+  (``env.valid_actions``), so it is always legal; tiny random noise from ``key`` breaks
+  ties. When no action is valid (impossible in play) it returns 0.
+
+The weights are a pytree (``Weights``), so a tuning run can try other values without
+recompiling; ``DEFAULT_WEIGHTS`` are the tuned ones (``benchmarks/scripted_baseline.py``).
 """
 
 from __future__ import annotations
@@ -33,9 +42,10 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 import numpy as np
+from flax import struct
 
 from hackmatrix.domain.constants import (
-    DIR_DCOL, DIR_DROW, ENEMY_STEPS, FIRST_PROGRAM_ACTION, GRID, MAX_HP, NUM_ACTIONS,
+    DIR_DCOL, DIR_DROW, ENEMY_STEPS, FIRST_PROGRAM_ACTION, GRID, NUM_ACTIONS,
     NUM_PROGRAMS, PROGRAM_CREDITS, PROGRAM_ENERGY, Action, BlockKind, EnemyType, Special,
 )
 from hackmatrix.domain.line_of_sight import scan_target
@@ -44,45 +54,70 @@ from hackmatrix.domain.mask import valid_actions
 from hackmatrix.domain.state import EnvState
 
 FAR = 99  # distance of an unreachable cell
+NO_GAIN = 1e6  # a detour target that is not one
 
 _DR = jnp.asarray(DIR_DROW)
 _DC = jnp.asarray(DIR_DCOL)
 _STEPS = jnp.asarray(ENEMY_STEPS)
+_CREDITS = jnp.asarray(PROGRAM_CREDITS)
+_ENERGY = jnp.asarray(PROGRAM_ENERGY)
 _ROWS = jnp.arange(GRID, dtype=jnp.int32)[:, None]
 _COLS = jnp.arange(GRID, dtype=jnp.int32)[None, :]
 
 # Turn-ending candidates: U, D, L, R, siphon, WAIT.
 _TURN_ACTIONS = np.array([0, 1, 2, 3, Action.SIPHON, Action.WAIT], np.int32)
-N_TURN = len(_TURN_ACTIONS)
-
-# Weights of the turn-ending score (distance units: one step toward the exit = 1).
-W_EXIT = 1e5  # reaching the exit: always
-W_DEATH = 1e4
-W_DIST = 1.0
-W_HP = 8.0  # per HP lost this turn
-W_THREAT = 2.0  # per enemy in reach after the enemy turn
-W_ENEMY_HP = 1.5  # per HP left on the board's enemies
-W_TRANS = 3.0  # per transmission left on the board
-W_PICK = 2.0  # a data siphon picked up by walking
-W_WAIT = 0.5  # WAIT spends energy and gains nothing by itself
 
 # Programs: a rule that holds gives score PROGRAM_BASE + priority (above every
 # turn-ending score but the exit).
 PROGRAM_BASE = 1e4
+W_EXIT = 1e5  # reaching the exit: always
+W_DEATH = 1e4
 
-# What an owned program is worth when a siphon acquires it (score units).
+# What owning a program is worth when a siphon acquires it (score units).
+_PROGRAM_VALUES = {
+    "ATK_PLUS": 36.0, "RESET": 24.0, "STEP": 24.0, "ROW": 21.0, "COL": 21.0, "CRASH": 18.0,
+    "D_BOM": 15.0, "ANTI_V": 12.0, "SIPH_PLUS": 12.0, "EXCH": 9.0, "PUSH": 9.0, "DEBUG": 6.0,
+    "HACK": 6.0, "SCORE": 6.0, "CALM": 3.0, "WAIT": 3.0,
+}
 PROGRAM_VALUE = np.zeros(NUM_PROGRAMS, np.float32)
-for _name, _value in {
-    "ATK_PLUS": 12.0, "RESET": 8.0, "STEP": 8.0, "ROW": 7.0, "COL": 7.0, "CRASH": 6.0,
-    "D_BOM": 5.0, "ANTI_V": 4.0, "SIPH_PLUS": 4.0, "EXCH": 3.0, "PUSH": 3.0, "DEBUG": 2.0,
-    "HACK": 2.0, "SCORE": 2.0, "CALM": 1.0, "WAIT": 1.0,
-}.items():
+for _name, _value in _PROGRAM_VALUES.items():
     PROGRAM_VALUE[Action[_name] - FIRST_PROGRAM_ACTION] = _value
-_PROGRAM_VALUE = jnp.asarray(PROGRAM_VALUE)
-W_SIPHON_RES = 0.6  # per credit or energy collected
-W_SIPHON_POINTS = 0.2  # per score point
-W_SIPHON_SPAWN = 2.5  # per transmission the siphon queues
-QUESTION_VALUE = 3.0  # an unrevealed question block (contents unknown)
+
+
+@struct.dataclass
+class Weights:
+    """Weights of the turn-ending score (score units; a turn-ending action scores below 1e4).
+
+    A pytree of floats, so a tuning run can pass other values without recompiling.
+    """
+
+    dist: float = 0.55  # per step of path distance to the goal (the exit or a detour target)
+    hp: float = 8.0  # per HP lost this turn
+    threat: float = 1.8  # per enemy in reach after the enemy turn
+    threat_free: float = 1.0  # enemies in reach the next attack can handle (stun one)
+    threat_near: float = 0.4  # ... one step beyond its reach
+    threat_far: float = 0.15  # ... two steps beyond
+    trans_threat: float = 0.5  # per transmission within 2 cells
+    enemy_hp: float = 1.75  # per HP left on the board's enemies
+    trans: float = 3.5  # per transmission left on the board
+    pick: float = 1.6  # a data siphon picked up by walking
+    detour: float = 0.0  # per step a data siphon or siphon spot adds to the way to the exit
+    detour_enemy: float = 0.18  # ... plus this per enemy or transmission on the board
+    pick_target: float = 6.0  # worth of fetching a data siphon, against the detour's cost
+    siphon_min: float = 0.0  # a siphon spot is a goal when worth this plus the detour's cost
+    wait: float = 0.5  # WAIT spends energy and gains nothing by itself
+    siphon_res: float = 0.6  # per credit or energy a siphon collects
+    siphon_points: float = 0.2  # per score point
+    siphon_spawn: float = 2.5  # per transmission the siphon queues
+    siphon_spawn2: float = 0.075  # per transmission squared (many at once are far worse)
+    spawn_crowd: float = 0.0  # the spawn cost grows by this share per enemy on the board
+    unaffordable: float = 0.5  # share of a program's value when the player cannot pay for it yet
+    question: float = 3.5  # an unrevealed question block (contents unknown)
+    score_reserve: float = 12.0  # energy SCORE leaves for STEP, RESET and ATK+
+    program_value: jax.Array = struct.field(default_factory=lambda: jnp.asarray(PROGRAM_VALUE))
+
+
+DEFAULT_WEIGHTS = Weights()
 
 
 def distance_fields(sources: jax.Array, passable: jax.Array) -> jax.Array:
@@ -114,25 +149,51 @@ def _cell(grid: jax.Array, row: jax.Array, col: jax.Array) -> jax.Array:
     return grid[jnp.clip(row, 0, GRID - 1), jnp.clip(col, 0, GRID - 1)]
 
 
-def _siphon_value(state: EnvState) -> jax.Array:
-    """What a siphon from the player's cell yields, minus the enemies it spawns (§4.1)."""
+def _cross_sum(x: jax.Array) -> jax.Array:
+    """(6, 6): for every cell, the sum of ``x`` over its siphon cross (itself and U, D, L, R)."""
+    p = jnp.pad(x, 1)
+    return x + p[2:, 1:-1] + p[:-2, 1:-1] + p[1:-1, 2:] + p[1:-1, :-2]
+
+
+def siphon_values(state: EnvState, w: Weights) -> jax.Array:
+    """(6, 6) what a siphon from each cell yields, minus the enemies it spawns (§4.1).
+
+    Unsiphoned cells of the cross count: data points, programs not yet owned, question
+    blocks (a fixed value), credits and energy of the non-block cells, and the spawn of
+    every block. A cell holding a block gets -NO_GAIN (the player stands there only after
+    WARP).
+    """
     b, p = state.board, state.player
-    cross = (jnp.abs(_ROWS - p.row) + jnp.abs(_COLS - p.col)) <= 1
-    live = cross & ~b.siphoned
     kind = b.block_kind
+    live = ~b.siphoned
     block = kind != BlockKind.NONE
-    points = jnp.sum(jnp.where(live & (kind == BlockKind.DATA), b.block_points, 0))
-    prog = jax.nn.one_hot(b.block_program, NUM_PROGRAMS, dtype=jnp.bool_)
-    gets = jnp.any(prog & (live & (kind == BlockKind.PROGRAM))[..., None], axis=(0, 1)) & ~state.owned
-    programs = jnp.sum(jnp.where(gets, _PROGRAM_VALUE, 0.0))
-    questions = jnp.sum(live & (kind == BlockKind.QUESTION))
-    resources = jnp.sum(jnp.where(live & ~block, b.res_credits + b.res_energy, 0))
-    spawn = jnp.sum(jnp.where(live & block, b.block_spawn, 0))
-    return (W_SIPHON_POINTS * points + programs + QUESTION_VALUE * questions
-            + W_SIPHON_RES * resources - W_SIPHON_SPAWN * spawn)
+    credits = _cross_sum(jnp.where(live & ~block, b.res_credits, 0))
+    energy = _cross_sum(jnp.where(live & ~block, b.res_energy, 0))
+    per_cell = jnp.where(
+        live,
+        jnp.where(kind == BlockKind.DATA, w.siphon_points * b.block_points, 0.0)
+        + jnp.where(kind == BlockKind.QUESTION, w.question, 0.0)
+        + jnp.where(block, 0.0, w.siphon_res * (b.res_credits + b.res_energy)),
+        0.0,
+    )
+    # Programs not yet owned; one the player cannot pay for even with this siphon's
+    # credits and energy is worth the share ``unaffordable`` of its value.
+    q = jnp.clip(b.block_program, 0, NUM_PROGRAMS - 1)
+    new_program = live & (kind == BlockKind.PROGRAM) & ~state.owned[q]
+    padded = [jnp.pad(a, 1) for a in (new_program, w.program_value[q], _CREDITS[q], _ENERGY[q])]
+    programs = jnp.zeros((GRID, GRID), jnp.float32)
+    for dr, dc in ((0, 0), (1, 0), (-1, 0), (0, -1), (0, 1)):  # the cross: x + offset
+        new, value, cost_c, cost_e = (a[1 + dr:GRID + 1 + dr, 1 + dc:GRID + 1 + dc] for a in padded)
+        paid = (p.credits + credits >= cost_c) & (p.energy + energy >= cost_e)
+        programs += jnp.where(new, value * jnp.where(paid, 1.0, w.unaffordable), 0.0)
+    spawn = _cross_sum(jnp.where(live & block, b.block_spawn, 0)).astype(jnp.float32)
+    n_enemies = jnp.sum(state.enemies.alive) + jnp.sum(state.transmissions.alive)
+    per_spawn = w.siphon_spawn * (1.0 + w.spawn_crowd * n_enemies) / p.attack_damage
+    value = _cross_sum(per_cell) + programs - per_spawn * spawn - w.siphon_spawn2 * spawn * spawn
+    return jnp.where(block, -NO_GAIN, value)
 
 
-def _turn_model(state: EnvState):
+def _turn_model(state: EnvState, w: Weights):
     """Scores of the six turn-ending candidates and their predicted attackers.
 
     Returns (scores (6,), attackers (6, 36) bool, damage (6,)).
@@ -188,33 +249,49 @@ def _turn_model(state: EnvState):
 
     # Where the enemies stand after their turn, and how many can hit next turn.
     after = jnp.where(acts & ~attackers, jnp.maximum(dist - _STEPS[en.kind][None], 1), dist)
-    closeness = jnp.where(after <= reach, 1.0, jnp.where(after <= reach + 1, 0.4,
-                          jnp.where(after <= reach + 2, 0.15, 0.0)))
-    threat = jnp.sum(jnp.where(alive, closeness, 0.0), axis=1)
+    closeness = jnp.where(after <= reach + 1, w.threat_near,
+                          jnp.where(after <= reach + 2, w.threat_far, 0.0))
+    in_reach = jnp.sum(alive & (after <= reach), axis=1)
+    threat = jnp.maximum(in_reach - w.threat_free, 0.0) + jnp.sum(
+        jnp.where(alive & (after > reach), closeness, 0.0), axis=1)
     # Transmissions hatch into enemies that act from the turn after next (§5.4).
     t_manh = jnp.abs(tr.row[None] - row[:, None]) + jnp.abs(tr.col[None] - col[:, None])
     t_alive = tr.alive[None] & ~hit_t
-    threat = threat + 0.5 * jnp.sum(jnp.where(t_alive & (t_manh <= 2), 1.0, 0.0), axis=1)
+    threat = threat + w.trans_threat * jnp.sum(jnp.where(t_alive & (t_manh <= 2), 1.0, 0.0), axis=1)
     enemy_hp = jnp.sum(jnp.where(alive, new_hp, 0), axis=1)
     n_trans = jnp.sum(t_alive, axis=1)
 
+    # Where to walk: the exit, or first a data siphon or a siphon spot worth the detour.
+    values = siphon_values(state, w)
+    base = fields[5][p.row, p.col]
+    detour = (fields[4] + fields[5] - base) * (
+        w.detour + w.detour_enemy * (jnp.sum(en.alive) + jnp.sum(tr.alive)))
+    spot_gain = jnp.where(p.data_siphons > 0, values - w.siphon_min - detour, -NO_GAIN)
+    pick_gain = jnp.where(b.special == Special.DATA_SIPHON, w.pick_target - detour, -NO_GAIN)
+    gain = jnp.maximum(spot_gain, pick_gain).reshape(-1)
+    target = jnp.argmax(gain)
+    detouring = gain[target] > 0
+    t_row, t_col = target // GRID, target % GRID
+    goal_dist = jnp.where(detouring, fields[pos, t_row, t_col], fields[5][row, col])
+
     hp_left = p.hp - damage
-    exit_dist = fields[5][row, col]
     score = (
-        -W_DIST * exit_dist
-        - jnp.where(hp_left <= 0, W_DEATH, W_HP * damage)
-        - W_THREAT * threat * jnp.where(hp_left <= 1, 2.0, 1.0)
-        - W_ENEMY_HP * enemy_hp
-        - W_TRANS * n_trans
-        + W_PICK * picks
+        -w.dist * goal_dist
+        - jnp.where(hp_left <= 0, W_DEATH, w.hp * damage)
+        - w.threat * threat * jnp.where(hp_left <= 1, 2.0, 1.0)
+        - w.enemy_hp * enemy_hp
+        - w.trans * n_trans
+        + w.pick * picks
     )
-    score = score.at[4].add(_siphon_value(state))
-    score = score.at[5].add(-W_WAIT)
+    score = score.at[4].add(values[p.row, p.col])
+    score = score.at[5].add(-w.wait)
     score = jnp.where(exit_reached, W_EXIT, score)
     return score, attackers, damage
 
 
-def _program_scores(state: EnvState, attackers: jax.Array, damage: jax.Array) -> jax.Array:
+def _program_scores(
+    state: EnvState, attackers: jax.Array, damage: jax.Array, score_reserve: jax.Array
+) -> jax.Array:
     """(23,) scores: PROGRAM_BASE + priority where a program's rule holds, else -inf.
 
     ``attackers`` (36,) and ``damage`` are those of the best turn-ending plan.
@@ -239,7 +316,16 @@ def _program_scores(state: EnvState, attackers: jax.Array, damage: jax.Array) ->
     def stops(hit):  # the rule: it stuns or kills an enemy that would hit us this turn
         return jnp.any(hit & attackers)
 
-    energy_spare = p.energy - 4  # keep enough for a RESET
+    # PUSH (§6.3) moves an enemy one cell away unless the grid edge is behind it.
+    sr, sc = jnp.sign(en.row - p.row), jnp.sign(en.col - p.col)
+
+    def inside(r, c):
+        return (r >= 0) & (r < GRID) & (c >= 0) & (c < GRID)
+
+    pushable = ((sr != 0) | (sc != 0)) & (
+        inside(en.row + sr, en.col + sc) | ((sr != 0) & inside(en.row + sr, en.col))
+        | ((sc != 0) & inside(en.row, en.col + sc)))
+
     rules = {
         Action.ATK_PLUS: (p.attack_damage < 3, 90.0),
         Action.RESET: ((p.hp <= 1) | ((p.hp == 2) & (damage >= 1) & (p.energy >= 8)), 80.0),
@@ -251,10 +337,10 @@ def _program_scores(state: EnvState, attackers: jax.Array, damage: jax.Array) ->
         Action.DEBUG: (stops(_cell(block, en.row, en.col)), 44.0),
         Action.HACK: (stops(_cell(b.siphoned, en.row, en.col)), 43.0),
         Action.STEP: ((damage >= 1) & ~state.step_active, 30.0),
-        Action.PUSH: (stops(en.kind != EnemyType.VIRUS), 20.0),
+        Action.PUSH: (stops(pushable & (en.kind != EnemyType.VIRUS)), 20.0),
         Action.SIPH_PLUS: ((p.data_siphons == 0) & (p.credits >= 5 + 3), 5.0),
         Action.EXCH: ((p.energy < 4) & (p.credits >= 4 + 3), 4.0),
-        Action.SCORE: ((damage == 0) & (energy_spare >= 5), 1.0),
+        Action.SCORE: ((damage == 0) & (p.energy >= 5 + score_reserve), 1.0),
     }
     scores = jnp.full((NUM_PROGRAMS,), -jnp.inf, jnp.float32)
     for action, (rule, priority) in rules.items():
@@ -263,13 +349,15 @@ def _program_scores(state: EnvState, attackers: jax.Array, damage: jax.Array) ->
     return scores
 
 
-def action_scores(state: EnvState, key: jax.Array) -> jax.Array:
+def action_scores(
+    state: EnvState, key: jax.Array, weights: Weights = DEFAULT_WEIGHTS
+) -> jax.Array:
     """(28,) float32 scores; invalid actions are -inf."""
-    turn_scores, attackers, damage = _turn_model(state)
+    turn_scores, attackers, damage = _turn_model(state, weights)
     mask = valid_actions(state)
     turn_masked = jnp.where(mask[_TURN_ACTIONS], turn_scores, -jnp.inf)
     best = jnp.argmax(turn_masked)
-    programs = _program_scores(state, attackers[best], damage[best])
+    programs = _program_scores(state, attackers[best], damage[best], weights.score_reserve)
     scores = jnp.full((NUM_ACTIONS,), -jnp.inf, jnp.float32)
     scores = scores.at[FIRST_PROGRAM_ACTION:].set(programs)
     scores = scores.at[_TURN_ACTIONS].set(jnp.maximum(scores[_TURN_ACTIONS], turn_scores))
@@ -278,10 +366,16 @@ def action_scores(state: EnvState, key: jax.Array) -> jax.Array:
     return jnp.where(mask, scores, -jnp.inf)
 
 
-def scripted_action(state: EnvState, key: jax.Array) -> jax.Array:
+def scripted_action(
+    state: EnvState, key: jax.Array, weights: Weights = DEFAULT_WEIGHTS
+) -> jax.Array:
     """int32 action for one state; always one that ``env.valid_actions(state)`` allows
-    (0 when none is, which cannot happen in play)."""
-    return jnp.argmax(action_scores(state, key)).astype(jnp.int32)
+    (0 when none is, which cannot happen in play). ``key`` breaks ties."""
+    return jnp.argmax(action_scores(state, key, weights)).astype(jnp.int32)
 
 
-batched_scripted_action = jax.vmap(scripted_action)
+def batched_scripted_action(
+    states: EnvState, keys: jax.Array, weights: Weights = DEFAULT_WEIGHTS
+) -> jax.Array:
+    """(N,) int32: ``scripted_action`` for a batch of states (leading axis N) and keys."""
+    return jax.vmap(scripted_action, in_axes=(0, 0, None))(states, keys, weights)

@@ -1,0 +1,173 @@
+"""The scripted baseline policy (issue 15, item 3): always legal, far better than random,
+and the obvious move in hand-made positions.
+
+One jitted program plays ``GAMES`` games with either policy (the mode is a traced flag,
+so both share one compile, which is most of this file's time); in both modes it checks
+the scripted policy's choice against ``env.valid_actions`` on every state of a running
+game. The scenario positions run through one jitted batched call.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from hackmatrix.application.scripted_policy import (
+    DEFAULT_WEIGHTS, action_scores, batched_scripted_action,
+)
+from hackmatrix.domain import env
+from tests.domain.conftest import (
+    ACTION, DOWN, LEFT, RIGHT, SIPHON, UP, build, data_block, enemy, prog_block, res, scen,
+)
+
+PARAMS = env.DEFAULT_PARAMS
+GAMES = 200
+MAX_STEPS = 300
+
+
+def uniform_valid_action(key, mask):
+    """(N,) a uniformly random valid action per row."""
+    count = jnp.sum(mask, axis=-1, dtype=jnp.int32)
+    u = jax.random.uniform(key, mask.shape[:-1])
+    k = jnp.minimum((u * count).astype(jnp.int32), jnp.maximum(count - 1, 0))
+    return jnp.argmax(jnp.cumsum(mask, axis=-1) > k[:, None], axis=-1).astype(jnp.int32)
+
+
+@partial(jax.jit, static_argnums=(2, 3))
+def play(key, scripted, games: int, max_steps: int):
+    """``games`` games from the same reset keys, acting with the scripted policy where
+    ``scripted`` else uniformly at random, until all end or ``max_steps`` pass.
+
+    Returns the highest stage per game and, over the states of running games, how many
+    were checked, how many had no valid action and how many scripted choices were invalid.
+    """
+    k_reset, k_loop = jax.random.split(key)
+    states, _ = env.batched_reset(jax.random.split(k_reset, games), PARAMS)
+    zero = jnp.int32(0)
+    init = (states, jnp.ones((games,), jnp.bool_), states.stage, zero, zero, zero, k_loop, zero)
+
+    def cond(c):
+        return jnp.any(c[1]) & (c[-1] < max_steps)
+
+    def body(c):
+        s, active, stage, checked, no_valid, invalid, key, t = c
+        key, k_pol, k_rand, k_env = jax.random.split(key, 4)
+        mask = env.batched_valid_actions(s)
+        chosen = batched_scripted_action(s, jax.random.split(k_pol, games))
+        ok = jnp.take_along_axis(mask, chosen[:, None], axis=-1)[:, 0]
+        action = jnp.where(scripted, chosen, uniform_valid_action(k_rand, mask))
+        s, _, _, done, _ = env.batched_step(s, action, jax.random.split(k_env, games), PARAMS)
+        stage = jnp.where(active, jnp.maximum(stage, s.stage), stage)
+        checked += jnp.sum(active)
+        no_valid += jnp.sum(active & ~jnp.any(mask, axis=-1))
+        invalid += jnp.sum(active & ~ok)
+        return s, active & ~done, stage, checked, no_valid, invalid, key, t + 1
+
+    _, _, stage, checked, no_valid, invalid, _, _ = jax.lax.while_loop(cond, body, init)
+    return {"stage": stage, "checked": checked, "no_valid": no_valid, "invalid": invalid}
+
+
+@pytest.fixture(scope="module")
+def games():
+    key = jax.random.PRNGKey(0)
+    return {name: jax.device_get(play(key, jnp.bool_(name == "scripted"), GAMES, MAX_STEPS))
+            for name in ("scripted", "random")}
+
+
+def test_the_scripted_choice_is_valid_on_every_state_of_both_policies_games(games):
+    for name, out in games.items():
+        assert int(out["no_valid"]) == 0, name
+        assert int(out["invalid"]) == 0, name
+    # The random policy's games are short; the scripted ones last much longer.
+    assert int(games["random"]["checked"]) > 4_000
+    assert int(games["scripted"]["checked"]) > 20_000
+
+
+def test_it_reaches_far_higher_stages_than_the_random_policy_on_the_same_games(games):
+    # Measured (seed 0, 200 games, cap 300 steps): mean highest stage scripted 5.02
+    # (stage >= 3 in 94.5 % of the games, 4 games at stage 8 when capped), random 1.15
+    # (stage 3 in 2 games); scripted >= random in 99.5 % of the games. Deterministic given
+    # the keys; the margins leave room for retuning the policy and for changes of the
+    # rules' random draws.
+    scripted = np.asarray(games["scripted"]["stage"], np.float64)
+    random = np.asarray(games["random"]["stage"], np.float64)
+    assert random.mean() < 1.5
+    assert scripted.mean() > 3.5
+    assert scripted.mean() > random.mean() + 2.0
+    assert np.mean(scripted >= 3) > 0.8
+    assert np.mean(scripted >= random) > 0.95
+
+
+# --- hand-made positions (scenario exit: (5,5)) --------------------------------------------
+
+def _walled_in():
+    """Player in a corner boxed in by two blocks, no siphon, no program: nothing is valid."""
+    return scen(0, 0, blocks=[data_block(0, 1, 3), data_block(1, 0, 3)])
+
+
+SCENARIOS = {
+    # An adjacent daemon is attacked (stunned, it cannot hit back this turn).
+    "adjacent enemy is attacked": (scen(2, 2, enemies=[enemy("daemon", 2, 3)]), {RIGHT}),
+    # A daemon in line of sight, four cells away, is shot rather than approached.
+    "enemy in line of sight is shot": (scen(0, 0, enemies=[enemy("daemon", 0, 4)]), {RIGHT}),
+    # Nothing around: a step that shortens the path to the exit.
+    "open board: toward the exit": (scen(0, 0), {UP, RIGHT}),
+    # Blocks on (0,1)..(4,1): the way round goes up column 0, so only UP shortens the path.
+    "around a wall: the only shortening step": (
+        scen(2, 0, blocks=[data_block(r, 1, 1) for r in range(0, 5)]), {UP}),
+    # The exit is one step away: always taken (no enemy turn, +1 HP), even with a virus near.
+    "exit next door": (scen(4, 5, enemies=[enemy("virus", 2, 5)]), {UP}),
+    # RESET at 1 HP when it is owned and paid for.
+    "reset at one HP": (scen(0, 0, hp=1, energy=4, owned=["RESET"]), {ACTION["RESET"]}),
+    # ATK+ whenever it is affordable (attack below 3).
+    "attack upgrade": (scen(0, 0, credits=4, energy=4, owned=["ATK+"]), {ACTION["ATK+"]}),
+    # Two adjacent daemons in the player's row, blocks above and below: an attack stops
+    # only one of them; ROW stuns both.
+    "row strike stops the second attacker": (
+        scen(2, 2, credits=3, energy=1, owned=["ROW"],
+             blocks=[data_block(3, 2, 1), data_block(1, 2, 1)],
+             enemies=[enemy("daemon", 2, 1), enemy("daemon", 2, 3)]), {ACTION["ROW"]}),
+    # A cheap program block and resources in the cross, a data siphon in hand: siphon.
+    "siphon a good cross": (
+        scen(2, 2, data_siphons=1, blocks=[prog_block(3, 2, "ROW", spawn=2)],
+             resources=[res(2, 1, credits=3), res(2, 3, energy=3), res(1, 2, credits=2),
+                        res(2, 2, energy=2)]), {SIPHON}),
+    # A 9-point data block spawning 9 enemies next to the player: walk on instead.
+    "no siphon of a nine-spawn block": (
+        scen(2, 2, data_siphons=1, blocks=[data_block(3, 2, 9)]), {UP, RIGHT, DOWN, LEFT}),
+}
+
+
+@pytest.fixture(scope="module")
+def scenario_choices():
+    names = list(SCENARIOS) + ["walled in"]
+    states = [build(SCENARIOS[n][0]) for n in SCENARIOS] + [build(_walled_in())]
+    batch = jax.tree_util.tree_map(lambda *xs: jnp.stack(xs), *states)
+    keys = jax.random.split(jax.random.PRNGKey(0), len(states))
+
+    @jax.jit
+    def choose(batch, keys):
+        scores = jax.vmap(action_scores, in_axes=(0, 0, None))(batch, keys, DEFAULT_WEIGHTS)
+        return batched_scripted_action(batch, keys), env.batched_valid_actions(batch), scores
+
+    actions, masks, scores = jax.device_get(choose(batch, keys))
+    return {n: (int(a), np.asarray(m), np.asarray(s))
+            for n, a, m, s in zip(names, actions, masks, scores)}
+
+
+@pytest.mark.parametrize("name", list(SCENARIOS))
+def test_the_obvious_action_in_a_hand_made_position(scenario_choices, name):
+    action, mask, _ = scenario_choices[name]
+    assert mask[action], (name, action)
+    assert action in SCENARIOS[name][1], (name, action)
+
+
+def test_with_no_valid_action_it_returns_0_and_scores_stay_finite_or_minus_inf(scenario_choices):
+    action, mask, scores = scenario_choices["walled in"]
+    assert not mask.any()
+    assert action == 0
+    assert np.all(np.isneginf(scores))
