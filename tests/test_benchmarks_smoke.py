@@ -120,7 +120,7 @@ def test_reliability_counts_a_failing_fault_test_as_a_break(bench, tmp_path):
 
     def test_fails(monkeypatch):
         monkeypatch.setenv("HACKMATRIX_RELIABILITY_PROBE", "1")
-        assert False, "promise broken"
+        raise AssertionError("promise broken")
 
     row = rel.Row("faults", "probe", "faults")
     rel.run_tests(row, rel.Fixtures(tmp_path), [test_passes, test_fails])

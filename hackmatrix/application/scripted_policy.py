@@ -290,7 +290,7 @@ def _turn_model(state: EnvState, w: Weights):
 
 
 def _program_scores(
-    state: EnvState, attackers: jax.Array, damage: jax.Array, score_reserve: jax.Array
+    state: EnvState, attackers: jax.Array, damage: jax.Array, score_reserve: jax.Array | float
 ) -> jax.Array:
     """(23,) scores: PROGRAM_BASE + priority where a program's rule holds, else -inf.
 
