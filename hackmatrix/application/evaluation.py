@@ -33,6 +33,8 @@ from hackmatrix.application.config import TrainConfig
 from hackmatrix.application.env_wrapper import HackMatrixEnv
 from hackmatrix.application.network import init_params, make_network
 from hackmatrix.application.ppo import make_env
+# Imported here, never inside a trace: the module builds jnp constants at import.
+from hackmatrix.application.scripted_policy import batched_scripted_action
 from hackmatrix.domain.constants import (
     ENEMY_NAMES,
     FIRST_PROGRAM_ACTION,
@@ -71,12 +73,6 @@ def _killer_kind(state: Any) -> jax.Array:
     return jnp.where(jnp.any(adjacent, axis=1), kind, -1)
 
 
-def _scripted_actions(states: Any, keys: jax.Array) -> jax.Array:
-    from hackmatrix.application.scripted_policy import batched_scripted_action
-
-    return batched_scripted_action(states, keys)
-
-
 @partial(jax.jit, static_argnums=(0, 1, 5, 6))
 def _run_episodes(
     env: HackMatrixEnv, network: nn.Module, params: Any, key: jax.Array, mode: jax.Array,
@@ -108,7 +104,7 @@ def _run_episodes(
             return distribution.sample(k_act, jnp.zeros(mask.shape, jnp.float32), mask)
 
         def scripted_action(_):
-            return _scripted_actions(state, jax.random.split(k_act, num_episodes))
+            return batched_scripted_action(state, jax.random.split(k_act, num_episodes))
 
         branches = (network_action(True), network_action(False), random_action, scripted_action)
         return jax.lax.switch(mode, branches, None).astype(jnp.int32)

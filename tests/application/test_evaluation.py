@@ -36,3 +36,15 @@ def test_evaluate_rejects_bad_episode_counts(training_run, bad):
     result, _, _ = training_run
     with pytest.raises(ValueError, match="num_episodes must be an int >= 1, got"):
         evaluate(result.params, result.config, num_episodes=bad)
+
+
+def test_scripted_baseline_evaluates_twice_with_different_shapes(training_run):
+    # Two compiles of the evaluation program (6 and 7 games): the scripted policy's
+    # module constants must not be captured by the first trace.
+    from hackmatrix.application.evaluation import evaluate_scripted_policy
+
+    cfg = training_run[0].config
+    six = evaluate_scripted_policy(cfg, num_episodes=6, seed=3, max_steps=50)
+    seven = evaluate_scripted_policy(cfg, num_episodes=7, seed=3, max_steps=50)
+    assert six["num_episodes"] == 6.0 and seven["num_episodes"] == 7.0
+    assert six["mean_highest_stage"] >= 1.0 and seven["mean_highest_stage"] >= 1.0
