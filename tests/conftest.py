@@ -18,6 +18,10 @@ _CACHE = os.environ.setdefault(
 jax.config.update("jax_compilation_cache_dir", _CACHE)
 jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
 os.environ.setdefault("WANDB_MODE", "offline")
+# The entry points' runs (in-process and in subprocesses) skip the in-training greedy
+# evaluation, which would compile and play 256 games at the end of every tiny run;
+# tests/application/test_training_features.py tests it with explicit settings.
+os.environ.setdefault("HACKMATRIX_EVAL_INTERVAL", "0")
 
 # The process-wide setting of the entry points (hackmatrix.adapters.runtime): threefry
 # compiled straight-line on CPU. Same random bits; faster compiles of the engine.

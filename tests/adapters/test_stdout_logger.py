@@ -58,6 +58,18 @@ def test_plain_console_prints_one_progress_line_per_update_with_eta_and_return(t
     ]
 
 
+def test_an_update_with_eval_metrics_prints_one_evaluation_line(tmp_path):
+    out = io.StringIO()
+    logger = StdoutLogger(tmp_path, total_timesteps=4000, table_every=0, stream=out)
+    logger.log_metrics(update_metrics(1), step=1000)
+    logger.log_metrics({**update_metrics(2), "eval/mean_highest_stage": 2.25,
+                        "eval/win_rate": 0.125, "eval/mean_return": 3.5}, step=2000)
+    logger.close()
+    lines = [line for line in out.getvalue().splitlines() if line.startswith("evaluation")]
+    assert lines == ["evaluation at update 2 (greedy, fixed games): mean highest stage 2.25 | "
+                     "win rate 0.125 | return 3.50"]
+
+
 def test_key_metric_table_is_printed_every_n_updates(tmp_path):
     out = io.StringIO()
     logger = StdoutLogger(tmp_path, table_every=2, stream=out)

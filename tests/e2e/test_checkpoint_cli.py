@@ -30,6 +30,7 @@ B = 32
 
 def _env(tmp_path: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HACKMATRIX_", "WANDB_"))}
+    env["HACKMATRIX_EVAL_INTERVAL"] = "0"  # no end-of-run greedy evaluation (tested elsewhere)
     env.update(WANDB_CONFIG_DIR=str(tmp_path / "wandb-config"), PYTHONPATH=str(REPO),
                JAX_COMPILATION_CACHE_DIR=str(JAX_CACHE))
     return env

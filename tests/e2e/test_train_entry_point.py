@@ -27,6 +27,7 @@ REWARD_METRICS = {f"reward/{key}" for key in REWARD_KEYS}
 
 def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HACKMATRIX_", "WANDB_"))}
+    env["HACKMATRIX_EVAL_INTERVAL"] = "0"  # no end-of-run greedy evaluation (tested elsewhere)
     env.update(WANDB_CONFIG_DIR=str(tmp_path / "wandb-config"), PYTHONPATH=str(REPO))
     env.update(extra)
     return env
