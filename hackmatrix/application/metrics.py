@@ -16,6 +16,11 @@ PPO_METRIC_KEYS = tuple(
     f"train/{k}"
     for k in ("pg_loss", "vf_loss", "ent_loss", "entropy", "total_loss", "approx_kl", "clip_frac")
 )
+# Training diagnostics and schedules (docs/training.md "Training features").
+DIAGNOSTIC_METRIC_KEYS = tuple(
+    f"train/{k}"
+    for k in ("grad_norm", "explained_variance", "learning_rate", "ent_coef", "return_std")
+)
 EPISODE_METRIC_KEYS = ("train/mean_episode_return", "train/mean_episode_length")
 KEY_DUPLICATES = {
     "train/mean_reward": "key/mean_reward",

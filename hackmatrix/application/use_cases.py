@@ -272,8 +272,10 @@ class TrainPolicy:
             )
             records = [(env_steps + (i + 1) * cfg.batch_size, r) for i, (_, r) in enumerate(records)]
             bad = _first_non_finite(metrics, n, bool(params_finite))
-            if bad is None and self.is_primary and _evaluation_due(cfg, done_updates + n,
-                                                                   total_updates):
+            # Single-process runs only: in a multi-process run the other processes would
+            # wait at the next collective while process 0 plays (evaluate a checkpoint).
+            if (bad is None and jax.process_count() == 1
+                    and _evaluation_due(cfg, done_updates + n, total_updates)):
                 records[-1][1].update(evaluation_metrics(cfg, env, runner.params))
             for step, record in records[: n if bad is None else bad] if self.is_primary else ():
                 self.logger.log_metrics(record, step=step)

@@ -13,7 +13,7 @@ import pytest
 from jax.sharding import PartitionSpec
 
 from hackmatrix.application import sharding
-from hackmatrix.application.ppo import RunnerState
+from hackmatrix.application.ppo import RunnerState, initial_return_stats
 
 
 def _runner(n: int) -> RunnerState:
@@ -21,7 +21,8 @@ def _runner(n: int) -> RunnerState:
         params={"w": jnp.ones((3, 2))}, opt_state=(jnp.zeros(()),),
         env_state={"hp": jnp.arange(n), "grid": jnp.zeros((n, 6, 6), jnp.int8)},
         obs=jnp.zeros((n, 5)), episode_return=jnp.zeros((n,)),
-        episode_length=jnp.zeros((n,), jnp.int32), key=jax.random.PRNGKey(0),
+        episode_length=jnp.zeros((n,), jnp.int32), discounted_return=jnp.arange(n) * 0.5,
+        return_stats=initial_return_stats(), update=jnp.int32(3), key=jax.random.PRNGKey(0),
     )  # fmt: skip
 
 

@@ -9,7 +9,12 @@ import numpy as np
 import pytest
 
 from hackmatrix.application.config import TrainConfig
-from hackmatrix.application.metrics import ACTION_METRIC_KEYS, PPO_METRIC_KEYS, REWARD_METRIC_KEYS
+from hackmatrix.application.metrics import (
+    ACTION_METRIC_KEYS,
+    DIAGNOSTIC_METRIC_KEYS,
+    PPO_METRIC_KEYS,
+    REWARD_METRIC_KEYS,
+)
 from hackmatrix.application.use_cases import TrainPolicy
 from hackmatrix.domain.constants import REWARD_KEYS
 from tests.application.conftest import TINY
@@ -18,6 +23,7 @@ from tests.application.fakes import RecordingLogger
 BATCH = 8 * 16
 ALWAYS_KEYS = (
     set(PPO_METRIC_KEYS) | set(REWARD_METRIC_KEYS) | set(ACTION_METRIC_KEYS)
+    | set(DIAGNOSTIC_METRIC_KEYS)
     | {"train/mean_reward", "train/num_episodes", "stats/highest_stage",
        "train/steps_per_second", "train/update_step", "key/mean_reward",
        "debug/first_minibatch_ratio_max_dev"}
