@@ -139,7 +139,6 @@ def setup_jax_runtime(
     """Enable the compilation cache and the straight-line threefry lowering on CPU
     (``unrolled_threefry``; False leaves JAX's rule as it is) and, when asked, join a
     multi-process run."""
-    unrolled = use_unrolled_threefry_on_cpu() if unrolled_threefry else False
     directory = enable_compilation_cache(resolve_compilation_cache_dir(compilation_cache_dir))
     if check_distributed_settings(coordinator, num_processes, process_id):
         # Cross-process collectives of the CPU backend (no effect on GPU/TPU runs).
@@ -152,5 +151,7 @@ def setup_jax_runtime(
                 process_id=process_id,
             )
         _log.info("process %d of %d joined the run", jax.process_index(), jax.process_count())
+    # After jax.distributed: registering the lowering may initialise the backend.
+    unrolled = use_unrolled_threefry_on_cpu() if unrolled_threefry else False
     return JaxRuntime(directory, jax.process_index(), jax.process_count(), unrolled)
 

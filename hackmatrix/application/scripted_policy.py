@@ -61,8 +61,8 @@ _DC = jnp.asarray(DIR_DCOL)
 _STEPS = jnp.asarray(ENEMY_STEPS)
 _CREDITS = jnp.asarray(PROGRAM_CREDITS)
 _ENERGY = jnp.asarray(PROGRAM_ENERGY)
-_ROWS = jnp.arange(GRID, dtype=jnp.int32)[:, None]
-_COLS = jnp.arange(GRID, dtype=jnp.int32)[None, :]
+_ROWS = jnp.asarray(np.arange(GRID, dtype=np.int32)[:, None])  # numpy slicing: no computation at import
+_COLS = jnp.asarray(np.arange(GRID, dtype=np.int32)[None, :])
 
 # Turn-ending candidates: U, D, L, R, siphon, WAIT.
 _TURN_ACTIONS = np.array([0, 1, 2, 3, Action.SIPHON, Action.WAIT], np.int32)
