@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import tempfile
 
 import jax
+import pytest
 
 from hackmatrix.domain.prng import use_unrolled_threefry_on_cpu
 
@@ -26,3 +28,17 @@ os.environ.setdefault("HACKMATRIX_EVAL_INTERVAL", "0")
 # The process-wide setting of the entry points (hackmatrix.adapters.runtime): threefry
 # compiled straight-line on CPU. Same random bits; faster compiles of the engine.
 use_unrolled_threefry_on_cpu()
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _release_compiled_programs():
+    """Drop JAX's in-memory compiled programs after each test module.
+
+    The suite compiles hundreds of programs in one process; kept alive, they grew the
+    process until serialising one more executable for the persistent cache aborted
+    (late in the run, in tests/reliability). Later modules reload what they need from
+    the persistent cache.
+    """
+    yield
+    jax.clear_caches()
+    gc.collect()
