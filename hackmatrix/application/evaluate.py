@@ -12,7 +12,6 @@ uses per game. ``--json PATH`` also writes the figures as JSON. Games are drawn 
 
 from __future__ import annotations
 
-import argparse
 import io
 import json
 from collections.abc import Mapping, Sequence
@@ -20,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from hackmatrix.application.checkpointing import policy_from_checkpoint
-from hackmatrix.application.errors import ArgumentParser, report
+from hackmatrix.application.errors import ArgumentParser, int_at_least, report
 from hackmatrix.application.evaluation import (
     ACTION_KINDS,
     DEFAULT_MAX_STEPS,
@@ -53,24 +52,6 @@ ROWS = (
 )
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text!r}")
-    return value
-
-
-def _seed(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {text!r}")
-    return value
 
 
 def build_parser() -> ArgumentParser:
@@ -78,12 +59,12 @@ def build_parser() -> ArgumentParser:
         prog=PROG, description=__doc__.split("\n\n")[1], allow_abbrev=False
     )
     parser.add_argument("checkpoint", metavar="CHECKPOINT", help="checkpoint file (ckpt-*.msgpack)")
-    parser.add_argument("--episodes", type=_positive_int, default=100,
+    parser.add_argument("--episodes", type=int_at_least(1), default=100,
                         help="games per policy (default: 100)")
     parser.add_argument("--greedy", action="store_true",
                         help="take the most probable valid action instead of sampling")
-    parser.add_argument("--seed", type=_seed, default=0, help="seed of the games (default: 0)")
-    parser.add_argument("--max-steps", type=_positive_int, default=DEFAULT_MAX_STEPS,
+    parser.add_argument("--seed", type=int_at_least(0), default=0, help="seed of the games (default: 0)")
+    parser.add_argument("--max-steps", type=int_at_least(1), default=DEFAULT_MAX_STEPS,
                         help=f"cap per episode (default: {DEFAULT_MAX_STEPS})")
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
     return parser

@@ -23,7 +23,7 @@ from typing import IO, Any
 import jax
 import numpy as np
 
-from hackmatrix.application.errors import ArgumentParser, report
+from hackmatrix.application.errors import ArgumentParser, int_at_least, report
 from hackmatrix.application.render import action_name, render_frame
 from hackmatrix.application.scenario_file import load_scenario_state
 from hackmatrix.domain import env as engine
@@ -182,19 +182,10 @@ def key_mode(fd: int) -> Iterator[None]:
         termios.tcsetattr(fd, termios.TCSADRAIN, saved)
 
 
-def _seed(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {text!r}")
-    return value
-
 
 def build_parser() -> ArgumentParser:
     parser = ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[1], allow_abbrev=False)
-    parser.add_argument("--seed", type=_seed, default=0,
+    parser.add_argument("--seed", type=int_at_least(0), default=0,
                         help="seed of the generated game and of every random draw (default: 0)")
     parser.add_argument("--scenario", metavar="FILE.json", help="start from this scenario")
     parser.add_argument("--no-clear", action="store_true",
