@@ -21,6 +21,8 @@ from typing import Any, Optional
 
 from hackmatrix.application.network import NETWORKS
 
+TEACHERS = ("none", "scripted")
+
 REFERENCE_BATCH = 256 * 128  # R of §5.5
 DEFAULT_MINIBATCHES = 4
 DEFAULT_EPOCHS = 4
@@ -71,6 +73,12 @@ class TrainConfig:
     anneal_lr: bool = False  # learning rate linearly to 0 over the run's gradient steps
     ent_coef_final: Optional[float] = None  # entropy coef. linearly ent_coef -> this; None: constant
     normalize_returns: bool = False  # rewards / running std of the discounted return
+    # Kickstarting: a cross-entropy term pulls the policy toward a teacher's action on the
+    # states the policy itself visits; its weight falls linearly from teacher_coef to 0
+    # over the first teacher_fraction of the run's updates (docs/training.md).
+    teacher: str = "none"  # TEACHERS: "none" or "scripted" (application/scripted_policy.py)
+    teacher_coef: float = 1.0
+    teacher_fraction: float = 0.5
     log_interval: int = 10  # updates per compiled chunk
     seed: int = 0
     eval_interval: int = 25  # updates between greedy evaluations (eval/*), and the last; 0: none
@@ -127,6 +135,10 @@ class TrainConfig:
     @property
     def num_updates(self) -> int:
         return self.effective_total_timesteps // self.batch_size
+
+    @property
+    def uses_teacher(self) -> bool:
+        return self.teacher != "none" and self.teacher_coef > 0.0
 
     def auto_scale_for_batch_size(self) -> TrainConfig:
         """Return a copy with num_minibatches, update_epochs and total_timesteps resolved.
@@ -289,6 +301,12 @@ def _validate(cfg: TrainConfig) -> None:
         math.isfinite(cfg.ent_coef_final) and cfg.ent_coef_final >= 0.0
     ):
         raise ValueError(f"ent_coef_final must be a finite number >= 0, got {cfg.ent_coef_final}")
+    if cfg.teacher not in TEACHERS:
+        raise ValueError(f"teacher must be one of {', '.join(TEACHERS)}, got {cfg.teacher!r}")
+    if not (math.isfinite(cfg.teacher_coef) and cfg.teacher_coef >= 0.0):
+        raise ValueError(f"teacher_coef must be a finite number >= 0, got {cfg.teacher_coef}")
+    if not (math.isfinite(cfg.teacher_fraction) and 0.0 < cfg.teacher_fraction <= 1.0):
+        raise ValueError(f"teacher_fraction must be in (0, 1], got {cfg.teacher_fraction}")
     if cfg.network not in NETWORKS:
         raise ValueError(f"network must be one of {', '.join(NETWORKS)}, got {cfg.network!r}")
     # Divisibility runs on the resolved (possibly auto-scaled) value (§5.5, §5.6).

@@ -41,6 +41,7 @@ class Transition(NamedTuple):
     value: jax.Array  # (N,) float32
     reward: jax.Array  # (N,) float32
     done: jax.Array  # (N,) bool
+    teacher_action: jax.Array | None  # (N,) int32, -1 where not asked; None: no teacher
 
 
 class StepStats(NamedTuple):
@@ -102,6 +103,28 @@ def ent_coef_at(config: TrainConfig, update: jax.Array | int) -> jax.Array:
         return jnp.float32(config.ent_coef)
     frac = jnp.clip(jnp.asarray(update, jnp.float32) / config.num_updates, 0.0, 1.0)
     return jnp.float32(config.ent_coef + (config.ent_coef_final - config.ent_coef) * frac)
+
+
+def teacher_coef_at(config: TrainConfig, update: jax.Array | int) -> jax.Array:
+    """The kickstarting weight of update ``update`` (0-based): ``teacher_coef`` falling
+    linearly to 0 at ``teacher_fraction`` of the run's updates, 0 after (and without a
+    teacher)."""
+    if not config.uses_teacher:
+        return jnp.float32(0.0)
+    horizon = config.teacher_fraction * config.num_updates
+    frac = jnp.asarray(update, jnp.float32) / jnp.float32(horizon)
+    return jnp.float32(config.teacher_coef) * jnp.clip(1.0 - frac, 0.0, 1.0)
+
+
+def make_teacher(config: TrainConfig) -> Callable[[Any, jax.Array], jax.Array] | None:
+    """``teacher(states, keys) -> (N,) int32`` actions of ``config.teacher``; None for none."""
+    if not config.uses_teacher:
+        return None
+    # Imported here, not at module level: the scripted policy builds device constants on
+    # import, and nothing may start JAX's backend before jax.distributed is initialised.
+    from hackmatrix.application.scripted_policy import batched_scripted_action
+
+    return batched_scripted_action
 
 
 def make_optimizer(config: TrainConfig) -> optax.GradientTransformation:
@@ -231,6 +254,8 @@ class LossInfo(NamedTuple):
     approx_kl: jax.Array
     clip_frac: jax.Array
     ratio_max_dev: jax.Array  # max |rho - 1| over the minibatch
+    teacher_loss: jax.Array  # mean -log pi(teacher action) over rows that have one; 0: none
+    teacher_agreement: jax.Array  # share of those rows whose greedy action is the teacher's
 
 
 class Minibatch(NamedTuple):
@@ -240,6 +265,7 @@ class Minibatch(NamedTuple):
     log_prob: jax.Array
     advantage: jax.Array
     target: jax.Array
+    teacher_action: jax.Array | None = None  # -1: no teacher action for that row
 
 
 def ppo_loss(
@@ -249,8 +275,10 @@ def ppo_loss(
     clip_eps: float,
     vf_coef: float,
     ent_coef: float | jax.Array,
+    teacher_coef: float | jax.Array = 0.0,
 ) -> tuple[jax.Array, LossInfo]:
-    """Clipped PPO loss with per-minibatch advantage normalisation and unclipped value loss."""
+    """Clipped PPO loss with per-minibatch advantage normalisation and unclipped value loss,
+    plus ``teacher_coef`` x the teacher's cross-entropy when the batch has teacher actions."""
     logits, value = apply_fn(params, batch.obs)
     all_log_probs = distribution.log_probs(logits, batch.mask)
     log_prob = distribution.log_prob_of(all_log_probs, batch.action)
@@ -263,6 +291,17 @@ def ppo_loss(
     entropy = distribution.entropy(all_log_probs).mean()
     ent_loss = -entropy
     total = pg_loss + vf_coef * vf_loss + ent_coef * ent_loss
+    teacher_loss = teacher_agreement = jnp.float32(0.0)
+    if batch.teacher_action is not None:
+        asked = batch.teacher_action >= 0
+        weight = asked.astype(jnp.float32)
+        count = jnp.maximum(weight.sum(), 1.0)
+        target = jnp.where(asked, batch.teacher_action, 0)
+        nll = -distribution.log_prob_of(all_log_probs, target)
+        greedy = jnp.argmax(all_log_probs, axis=-1)
+        teacher_loss = jnp.sum(nll * weight) / count
+        teacher_agreement = jnp.sum((greedy == target) * weight) / count
+        total = total + teacher_coef * teacher_loss
     info = LossInfo(
         pg_loss=pg_loss,
         vf_loss=vf_loss,
@@ -272,6 +311,8 @@ def ppo_loss(
         approx_kl=jnp.mean((ratio - 1.0) - log_ratio),
         clip_frac=jnp.mean((jnp.abs(ratio - 1.0) > clip_eps).astype(jnp.float32)),
         ratio_max_dev=jnp.max(jnp.abs(ratio - 1.0)),
+        teacher_loss=teacher_loss,
+        teacher_agreement=teacher_agreement,
     )
     return total, info
 
@@ -296,6 +337,7 @@ def make_update_step(
     # shuffle); the network always sees them decoded, exactly the float observations.
     batched_step = env.batched_step_compact
     batched_mask = jax.vmap(env.action_mask)
+    teacher_fn = make_teacher(config)
 
     def policy(params: Any, obs_code: jax.Array) -> tuple[jax.Array, jax.Array]:
         return network.apply(params, env.decode_observation(obs_code))
@@ -310,11 +352,24 @@ def make_update_step(
 
         batched_step = per_device(batched_step)
         batched_mask = per_device(batched_mask)
+        if teacher_fn is not None:
+            teacher_fn = per_device(teacher_fn)
 
-    def env_step(carry, _):
+    def teacher_actions(env_state: Any, key: jax.Array, coef: jax.Array) -> jax.Array | None:
+        """The teacher's actions while its weight is positive, else -1 (not computed)."""
+        if teacher_fn is None:
+            return None
+        return jax.lax.cond(
+            coef > 0.0,
+            lambda: teacher_fn(env_state, jax.random.split(key, num_envs)).astype(jnp.int32),
+            lambda: jnp.full((num_envs,), -1, jnp.int32),
+        )
+
+    def env_step(carry, teacher_coef):
         params, env_state, obs, ep_return, ep_length, disc_return, key = carry
         key, k_action, k_env = jax.random.split(key, 3)
         mask = batched_mask(env_state)
+        teacher_action = teacher_actions(env_state, jax.random.fold_in(k_action, 1), teacher_coef)
         logits, value = policy(params, obs)
         action = distribution.sample(k_action, logits, mask)
         log_prob = distribution.log_prob_of(distribution.log_probs(logits, mask), action)
@@ -334,23 +389,29 @@ def make_update_step(
         ep_return = jnp.where(done, 0.0, ep_return)
         ep_length = jnp.where(done, 0, ep_length)
         disc_return = jnp.where(done, 0.0, disc_return)
-        transition = Transition(obs, mask, action, log_prob, value, reward, done)
+        transition = Transition(obs, mask, action, log_prob, value, reward, done, teacher_action)
         carry = (params, next_state, next_obs, ep_return, ep_length, disc_return, key)
         return carry, (transition, stats, seen_return)
 
     def minibatch_step(carry, batch: Minibatch):
-        params, opt_state, ent_coef = carry
+        params, opt_state, ent_coef, teacher_coef = carry
         grad_fn = jax.value_and_grad(ppo_loss, has_aux=True)
-        (_, info), grads = grad_fn(params, policy, batch, config.clip_eps, config.vf_coef, ent_coef)
+        (_, info), grads = grad_fn(
+            params, policy, batch, config.clip_eps, config.vf_coef, ent_coef, teacher_coef
+        )
         updates, opt_state = optimizer.update(grads, opt_state, params)
         grad_norm = optax.tree.norm(grads)  # before clipping
-        return (optax.apply_updates(params, updates), opt_state, ent_coef), (info, grad_norm)
+        carry = (optax.apply_updates(params, updates), opt_state, ent_coef, teacher_coef)
+        return carry, (info, grad_norm)
 
     def update_step(runner: RunnerState) -> tuple[RunnerState, dict[str, jax.Array]]:
         key, k_rollout, k_epochs = jax.random.split(runner.key, 3)
         carry = (runner.params, runner.env_state, runner.obs, runner.episode_return,
                  runner.episode_length, runner.discounted_return, k_rollout)
-        carry, (traj, stats, seen_returns) = jax.lax.scan(env_step, carry, None, num_steps)
+        teacher_coef = teacher_coef_at(config, runner.update)
+        carry, (traj, stats, seen_returns) = jax.lax.scan(
+            env_step, carry, jnp.broadcast_to(teacher_coef, (num_steps,))
+        )
         params, env_state, obs, ep_return, ep_length, disc_return, _ = carry
 
         return_stats = merge_return_stats(runner.return_stats, seen_returns)
@@ -363,7 +424,7 @@ def make_update_step(
         ent_coef = ent_coef_at(config, runner.update)
         flat = Minibatch(
             obs=traj.obs, mask=traj.mask, action=traj.action, log_prob=traj.log_prob,
-            advantage=advantages, target=targets,
+            advantage=advantages, target=targets, teacher_action=traj.teacher_action,
         )
         if mesh is None:
             flat = jax.tree_util.tree_map(lambda x: x.reshape((batch_size,) + x.shape[2:]), flat)
@@ -387,8 +448,9 @@ def make_update_step(
             )
             return jax.lax.scan(minibatch_step, carry, shuffled)
 
-        (params, opt_state, _), (loss_info, grad_norms) = jax.lax.scan(
-            epoch, (params, runner.opt_state, ent_coef), jax.random.split(k_epochs, update_epochs)
+        (params, opt_state, _, _), (loss_info, grad_norms) = jax.lax.scan(
+            epoch, (params, runner.opt_state, ent_coef, teacher_coef),
+            jax.random.split(k_epochs, update_epochs),
         )
         metrics = {
             f"train/{name}": jnp.mean(getattr(loss_info, name))
@@ -402,6 +464,10 @@ def make_update_step(
         )
         metrics["train/ent_coef"] = ent_coef
         metrics["train/return_std"] = jnp.sqrt(return_stats.var)
+        if teacher_fn is not None:
+            metrics["train/teacher_coef"] = teacher_coef
+            metrics["train/teacher_loss"] = jnp.mean(loss_info.teacher_loss)
+            metrics["train/teacher_agreement"] = jnp.mean(loss_info.teacher_agreement)
         # Ratio on the first minibatch of the first epoch: exactly 1 (README decision 9).
         metrics["debug/first_minibatch_ratio_max_dev"] = loss_info.ratio_max_dev[0, 0]
         metrics.update(
