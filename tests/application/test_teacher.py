@@ -1,0 +1,100 @@
+"""Kickstarting (``teacher``): the teacher's cross-entropy in the PPO loss, its schedule,
+and a training run that carries the scripted policy's actions through the rollout."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from hackmatrix.application import distribution
+from hackmatrix.application.config import TrainConfig
+from hackmatrix.application.network import ActorCritic, init_params
+from hackmatrix.application.ppo import Minibatch, ppo_loss, teacher_coef_at
+from tests.application.conftest import TINY
+from tests.application.fakes import RecordingLogger
+
+BATCH = TINY["num_envs"] * TINY["num_steps"]
+
+
+def _batch(teacher_action):
+    net = ActorCritic(hidden_dim=16, num_layers=1)
+    params = init_params(net, jax.random.PRNGKey(0))
+    obs = jax.random.uniform(jax.random.PRNGKey(1), (4, 1545))
+    mask = jnp.ones((4, 28), bool).at[:, 5].set(False)
+    logits, value = net.apply(params, obs)
+    logp_all = distribution.log_probs(logits, mask)
+    action = jnp.zeros(4, jnp.int32)
+    batch = Minibatch(
+        obs=obs, mask=mask, action=action, log_prob=distribution.log_prob_of(logp_all, action),
+        advantage=jnp.array([-1.0, 0.0, 1.0, 2.0]), target=value,
+        teacher_action=None if teacher_action is None else jnp.asarray(teacher_action, jnp.int32),
+    )
+    return net, params, batch, logp_all
+
+
+def test_teacher_loss_is_the_mean_negative_log_probability_of_the_teacher_actions():
+    # Rows 0-2 have teacher actions 7, 0, 27; row 3 has none (-1) and does not count.
+    net, params, batch, logp_all = _batch([7, 0, 27, -1])
+    without, info0 = ppo_loss(params, net.apply, batch._replace(teacher_action=None),
+                              0.2, 0.5, 0.15)
+    total, info = ppo_loss(params, net.apply, batch, 0.2, 0.5, 0.15, teacher_coef=2.0)
+    expected = -float(logp_all[0, 7] + logp_all[1, 0] + logp_all[2, 27]) / 3
+    assert float(info.teacher_loss) == pytest.approx(expected, rel=1e-5)
+    greedy = np.argmax(np.asarray(logp_all), axis=-1)
+    assert float(info.teacher_agreement) == pytest.approx(
+        np.mean(greedy[:3] == np.array([7, 0, 27])))
+    assert float(total) == pytest.approx(float(without) + 2.0 * expected, rel=1e-5)
+    assert float(info0.teacher_loss) == 0.0  # no teacher: the loss is the plain PPO loss
+
+
+def test_a_gradient_step_on_the_teacher_term_raises_the_teacher_actions_probability():
+    net, params, batch, logp_all = _batch([7, 7, 7, 7])
+    grads = jax.grad(lambda p: ppo_loss(p, net.apply, batch, 0.2, 0.0, 0.0, 1.0)[1].teacher_loss)(
+        params)
+    stepped = jax.tree_util.tree_map(lambda p, g: p - 0.1 * g, params, grads)
+    logits, _ = net.apply(stepped, batch.obs)
+    after = distribution.log_probs(logits, batch.mask)[:, 7]
+    assert bool(jnp.all(after > logp_all[:, 7]))
+
+
+def test_teacher_weight_falls_linearly_to_zero_at_teacher_fraction_of_the_updates():
+    cfg = TrainConfig(num_envs=8, num_steps=16, total_timesteps=10 * 128, teacher="scripted",
+                      teacher_coef=2.0, teacher_fraction=0.5)
+    assert cfg.num_updates == 10
+    assert [float(teacher_coef_at(cfg, u)) for u in (0, 1, 4, 5, 9)] == pytest.approx(
+        [2.0, 1.6, 0.4, 0.0, 0.0])
+    assert float(teacher_coef_at(dataclasses.replace(cfg, teacher="none"), 0)) == 0.0
+
+
+@pytest.mark.parametrize("field,value,message", [
+    ("teacher", "oracle", "teacher must be one of none, scripted, got 'oracle'"),
+    ("teacher_coef", -1.0, "teacher_coef must be a finite number >= 0, got -1.0"),
+    ("teacher_coef", float("nan"), "teacher_coef must be a finite number >= 0, got nan"),
+    ("teacher_fraction", 0.0, r"teacher_fraction must be in \(0, 1\], got 0.0"),
+    ("teacher_fraction", 1.5, r"teacher_fraction must be in \(0, 1\], got 1.5"),
+])
+def test_config_rejects_bad_teacher_settings_naming_the_value(field, value, message):
+    with pytest.raises(ValueError, match=message):
+        TrainConfig(**{field: value})
+
+
+def test_training_with_the_scripted_teacher_logs_its_weight_loss_and_agreement():
+    from hackmatrix.application.use_cases import TrainPolicy
+
+    cfg = TrainConfig(**TINY, total_timesteps=4 * BATCH, teacher="scripted", teacher_coef=1.0,
+                      teacher_fraction=0.5)
+    logger = RecordingLogger()
+    TrainPolicy(cfg, logger).run()
+    records = [record for _, record in logger.records]
+    assert [r["train/teacher_coef"] for r in records] == pytest.approx([1.0, 0.5, 0.0, 0.0])
+    # While the weight is positive the teacher labels every row: a cross-entropy over
+    # at most 28 valid actions, positive and below log(28) for a fresh network.
+    for r in records[:2]:
+        assert 0.0 < r["train/teacher_loss"] < np.log(28)
+        assert 0.0 <= r["train/teacher_agreement"] <= 1.0
+    # Afterwards the teacher is not asked: no rows, no loss.
+    assert [r["train/teacher_loss"] for r in records[2:]] == [0.0, 0.0]
