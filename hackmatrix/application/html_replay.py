@@ -6,7 +6,7 @@ stats as ``watch`` draws them, the action with its probability, the reward and i
 JSON blob): no network, no files next to it. It opens on the first frame, drawn
 without JavaScript; the script adds a slider, play/pause, previous/next (also the
 arrow keys and the space bar), colours the board and plots the running return.
-``#step=N`` in the address opens it at frame N.
+``#step=N`` in the address opens it at frame N, ``#play`` starts playing.
 
 Text reaches the page only through ``html.escape`` (the first frame, the title) or
 the JSON blob, where ``<``, ``>`` and ``&`` are written as ``\\u003c`` escapes so that
@@ -191,6 +191,7 @@ pre { margin: 0; font: 13px/1.25 ui-monospace, "DejaVu Sans Mono", Menlo, monosp
 #board .siphon { color: var(--accent); }
 #stats { margin-top: 8px; color: var(--fg); white-space: pre-wrap; }
 .legend { margin-top: 6px; color: var(--dim); font-size: 12px; max-width: 62ch; }
+.board-panel { width: 700px; max-width: 100%; overflow-x: auto; }  /* no jitter while playing */
 .side { min-width: 300px; flex: 1 1 300px; max-width: 460px; }
 .action { font-size: 16px; }
 #action { font-weight: bold; color: var(--accent); }
@@ -199,11 +200,11 @@ pre { margin: 0; font: 13px/1.25 ui-monospace, "DejaVu Sans Mono", Menlo, monosp
 table { border-collapse: collapse; width: 100%; font-variant-numeric: tabular-nums; }
 td { padding: 1px 4px; }
 td.value { text-align: right; width: 6em; }
-td.barcell { width: 40%; }
+td.barcell { width: 40%; background: linear-gradient(#2c3a47, #2c3a47) center / 1px 100% no-repeat; }
 tr.zero { color: var(--dim); }
 .bar { height: 8px; border-radius: 2px; }
 .bar.pos { background: var(--pos); }
-.bar.neg { background: var(--neg); margin-left: auto; }
+.bar.neg { background: var(--neg); }
 .total { border-top: 1px solid #2c3a47; font-weight: bold; }
 #chart { width: 100%; height: 80px; display: block; margin-top: 8px; }
 #done { color: var(--neg); font-weight: bold; }
@@ -276,7 +277,9 @@ _JS = r"""
       if (v) {
         const bar = document.createElement("div");
         bar.className = "bar " + (v > 0 ? "pos" : "neg");
-        bar.style.width = (100 * Math.abs(v) / scale).toFixed(1) + "%";
+        const half = (50 * Math.abs(v)) / scale;  // bars grow from the middle
+        bar.style.width = half.toFixed(1) + "%";
+        bar.style.marginLeft = (v > 0 ? 50 : 50 - half).toFixed(1) + "%";
         barCell.appendChild(bar);
       }
       row.append(name, value, barCell);
@@ -300,6 +303,8 @@ _JS = r"""
     marker.id = "marker"; marker.setAttribute("y1", 0); marker.setAttribute("y2", 100);
     marker.setAttribute("stroke", "#e3b341"); marker.setAttribute("vector-effect", "non-scaling-stroke");
     svg.append(zero, line, marker);
+    $("chart-caption").textContent = "return so far, from " + lo.toFixed(2) + " to " +
+      hi.toFixed(2) + " (click to jump)";
     svg.addEventListener("click", (e) => {
       const box = svg.getBoundingClientRect();
       show(Math.round(((e.clientX - box.left) / box.width) * last));
@@ -358,6 +363,7 @@ _JS = r"""
   });
   const wanted = /step=(\d+)/.exec(location.hash);
   show(wanted ? Number(wanted[1]) : 0);
+  if (/\bplay\b/.test(location.hash)) start();
 })();
 """
 
@@ -386,7 +392,7 @@ _PAGE = """<!DOCTYPE html>
   <span id="counter">{counter}</span>
 </div>
 <div class="layout">
-  <div class="panel">
+  <div class="panel board-panel">
     <pre id="board">{board}</pre>
     <pre id="stats">{stats}</pre>
     <div class="legend">@ player &middot; V/D/G/C virus/daemon/glitch/cryptog + HP (! stunned)
@@ -403,6 +409,7 @@ _PAGE = """<!DOCTYPE html>
     <table><tbody id="breakdown"></tbody></table>
     <svg id="chart" viewBox="0 0 1000 100" preserveAspectRatio="none"
          aria-label="return so far"></svg>
+    <div id="chart-caption" class="legend"></div>
   </div>
 </div>
 <script type="application/json" id="replay-data">{data}</script>

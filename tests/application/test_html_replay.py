@@ -209,6 +209,18 @@ def test_the_browser_runs_the_script_and_shows_the_step_from_the_address(browser
     assert 'id="marker"' in dom  # the return chart is drawn
 
 
+def test_play_advances_the_frames_in_the_browser(browser, tmp_path):
+    path = tmp_path / "replay.html"
+    write_html(path, render_html(frames(40), title="play check"))
+    # 3 frames a second by default: 5 s of virtual time play about 15 frames.
+    dom = headless(browser, tmp_path, "--virtual-time-budget=5000", "--dump-dom",
+                   f"{path.as_uri()}#play").stdout
+    shown = int(re.search(r'data-step="(\d+)"', dom).group(1))
+    assert 5 <= shown < 39, shown
+    button = re.search(r'<button id="play"[^>]*>(.*?)</button>', dom)
+    assert button is not None and button.group(1) == "|| Pause"  # still playing
+
+
 def test_the_browser_renders_a_screenshot(browser, tmp_path):
     path = tmp_path / "replay.html"
     write_html(path, render_html(frames(6), title="screenshot check"))
