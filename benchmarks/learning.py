@@ -83,6 +83,9 @@ class _Recorder:
     def log_metrics(self, metrics: Any, step: int) -> None:
         self.records.append((int(step), dict(metrics)))
 
+    def log_html(self, name: str, html: str, step: int) -> None:
+        pass  # no evaluations during these runs (eval_interval 0)
+
     def close(self) -> None:
         pass
 

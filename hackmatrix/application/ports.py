@@ -11,11 +11,18 @@ if TYPE_CHECKING:
 
 @runtime_checkable
 class MetricsLogger(Protocol):
-    """An experiment tracker: receives the config once, then one record per update."""
+    """An experiment tracker: receives the config once, then one record per update.
+
+    ``log_html`` hands it a self-contained HTML page (an evaluation's replay) under
+    ``name`` (e.g. ``eval/replay``) at ``step``, after that step's metrics; a tracker
+    that shows no pages may store it or ignore it.
+    """
 
     def log_config(self, config: Mapping[str, object]) -> None: ...
 
     def log_metrics(self, metrics: Mapping[str, float], step: int) -> None: ...
+
+    def log_html(self, name: str, html: str, step: int) -> None: ...
 
     def close(self) -> None: ...
 

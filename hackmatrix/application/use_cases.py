@@ -144,7 +144,8 @@ class TrainPolicy:
 
     Between chunks it does one ``jax.device_get``, checks that the losses and the
     parameters are finite, then calls ``logger.log_metrics(record, step=env_steps)``
-    once per update of the chunk, and saves a checkpoint when ``save_interval``
+    once per update of the chunk (and, after an evaluation, ``logger.log_html`` with
+    the replay of one evaluation game), and saves a checkpoint when ``save_interval``
     updates (or ``save_minutes``) have passed, at the end, and when a stop signal
     arrived (with ``handle_signals``).
 
@@ -273,13 +274,18 @@ class TrainPolicy:
             )
             records = [(env_steps + (i + 1) * cfg.batch_size, r) for i, (_, r) in enumerate(records)]
             bad = _first_non_finite(metrics, n, bool(params_finite))
+            replay = None
             # Single-process runs only: in a multi-process run the other processes would
             # wait at the next collective while process 0 plays (evaluate a checkpoint).
             if (bad is None and jax.process_count() == 1
                     and _evaluation_due(cfg, done_updates + n, total_updates)):
                 records[-1][1].update(evaluation_metrics(cfg, env, runner.params))
+                if self.is_primary:
+                    replay = evaluation_replay(cfg, env, runner.params, records[-1][0])
             for step, record in records[: n if bad is None else bad] if self.is_primary else ():
                 self.logger.log_metrics(record, step=step)
+            if replay is not None:  # after its step's metrics (wandb adds it to that row)
+                self.logger.log_html(REPLAY_NAME, replay, step=records[-1][0])
             if bad is not None:
                 self._fail_non_finite(metrics, bad, done_updates, saved)
             last_record = records[-1][1]
@@ -361,6 +367,30 @@ EVAL_MAX_STEPS = 1000  # cap per evaluation game (greedy policies can loop)
 EVAL_KEYS = ("mean_return", "mean_highest_stage", "win_rate", "mean_length",
              "truncated_frac", "actions/siphon_frac", "actions/program_frac",
              "per_game/siphons", "ends/siphon_caused")
+
+
+REPLAY_NAME = "eval/replay"
+
+
+def evaluation_replay(cfg: TrainConfig, env: Any, params: Any, step: int) -> str:
+    """The HTML replay of evaluation game 0 (greedy, same keys as in ``eval/*``): one
+    game played on the host, a few milliseconds per step once compiled."""
+    # Imported here: only runs with evaluations need them.
+    from hackmatrix.application.html_replay import render_html
+    from hackmatrix.application.network import make_network
+    from hackmatrix.application.replay import evaluation_game
+
+    network = make_network(cfg.network, cfg.hidden_dim, cfg.num_layers)
+    frames = evaluation_game(network, jax.device_get(params), env, cfg.eval_seed,
+                             cfg.eval_episodes, EVAL_MAX_STEPS)
+    total = sum(frame.reward or 0.0 for frame in frames)
+    ending = "game over" if frames[-1].done else f"still running at the {EVAL_MAX_STEPS}-step cap"
+    return render_html(
+        frames, title=f"HackMatrix evaluation replay at {step:,} env steps",
+        subtitle=(f"greedy game 0 of the {cfg.eval_episodes} evaluation games (eval_seed "
+                  f"{cfg.eval_seed}): {len(frames) - 1} steps, return {total:.3f}, stage "
+                  f"{frames[-1].stage}, {ending}"),
+    )
 
 
 def _evaluation_due(cfg: TrainConfig, done_updates: int, total_updates: int) -> bool:

@@ -5,8 +5,10 @@ every step as plain text (no terminal needed): the board, the player's stats and
 programs, the action with its probability and the step's non-zero reward
 components (see ``hackmatrix.application.render`` for the symbols). ``--delay``
 pauses between frames for live viewing, ``--record FILE`` also writes the frames to
-a text file, ``--scenario FILE.json`` starts from a scenario (format:
-``docs/rules.md`` Part I §9.1) instead of a generated game.
+a text file, ``--html FILE`` writes the game as one self-contained web page (a slider
+and play/pause over the boards, the action, its probability and the reward breakdown
+per step; see ``hackmatrix.application.html_replay``), ``--scenario FILE.json`` starts
+from a scenario (format: ``docs/rules.md`` Part I §9.1) instead of a generated game.
 """
 
 from __future__ import annotations
@@ -15,43 +17,46 @@ import argparse
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from functools import partial
 from pathlib import Path
 from typing import Any
 
-import flax.linen as nn
 import jax
-import jax.numpy as jnp
 
-from hackmatrix.application import distribution
 from hackmatrix.application.checkpointing import policy_from_checkpoint
 from hackmatrix.application.config import TrainConfig
+from hackmatrix.application.env_wrapper import HackMatrixEnv
 from hackmatrix.application.errors import ArgumentParser, report
+from hackmatrix.application.html_replay import ReplayStep, render_html, write_html
 from hackmatrix.application.network import make_network
 from hackmatrix.application.render import render_frame
+from hackmatrix.application.replay import Move, moves, replay_step
 from hackmatrix.application.scenario_file import load_scenario_state
-from hackmatrix.domain import env as engine
-from hackmatrix.domain.constants import REWARD_KEYS
 from hackmatrix.domain.state import EnvParams
 
 PROG = "python -m hackmatrix.application.watch"
 DEFAULT_MAX_STEPS = 500
 
 
-@partial(jax.jit, static_argnums=(0,))
-def _policy(network: nn.Module, params: Any, state: Any, key: jax.Array, greedy: jax.Array):
-    obs = engine.flat_observation(state)
-    mask = engine.valid_actions(state)
-    logits, _ = network.apply(params, obs)
-    log_probs = distribution.log_probs(logits, mask)
-    action = jnp.where(greedy, distribution.greedy(logits, mask), distribution.sample(key, logits, mask))
-    return action, jnp.exp(log_probs[action])
+def episode(
+    params: Any, config: TrainConfig, *, seed: int = 0, greedy: bool = False,
+    start: Any = None, max_steps: int = DEFAULT_MAX_STEPS,
+) -> Iterator[tuple[Any, Move | None]]:
+    """The states of one episode: ``(start, None)``, then ``(state, move)`` per step."""
+    env = HackMatrixEnv(EnvParams(undo_depth=config.undo_depth,
+                                  clear_undo_on_new_stage=config.clear_undo_on_new_stage))
+    network = make_network(config.network, config.hidden_dim, config.num_layers)
+    key = jax.random.PRNGKey(seed)
+    key, k_reset = jax.random.split(key)
+    state = env.engine.reset(k_reset, env.params)[0] if start is None else start
+    return moves(network, params, env, state, key, greedy=greedy, max_steps=max_steps)
 
 
-@partial(jax.jit, static_argnums=(3,))
-def _step(state: Any, action: jax.Array, key: jax.Array, params: EnvParams):
-    state, _, reward, done, breakdown = engine.step(state, action, key, params)
-    return state, reward, done, breakdown
+def frame_text(state: Any, move: Move | None) -> str:
+    """``watch``'s text frame of a state (after ``move``; the start when None)."""
+    if move is None:
+        return render_frame(state)
+    return render_frame(state, step=move.step, action=move.action, probability=move.probability,
+                        reward=move.reward, breakdown=move.breakdown, done=move.done)
 
 
 def play(
@@ -59,27 +64,12 @@ def play(
     start: Any = None, max_steps: int = DEFAULT_MAX_STEPS,
 ) -> Iterator[str]:
     """Yield the frames of one episode: the start, then one per step."""
-    env_params = EnvParams(undo_depth=config.undo_depth,
-                           clear_undo_on_new_stage=config.clear_undo_on_new_stage)
-    network = make_network(config.network, config.hidden_dim, config.num_layers)
-    key = jax.random.PRNGKey(seed)
-    key, k_reset = jax.random.split(key)
-    state = engine.reset(k_reset, env_params)[0] if start is None else start
-    yield render_frame(state)
-    for t in range(1, max_steps + 1):
-        key, k_act, k_env = jax.random.split(key, 3)
-        action, prob = _policy(network, params, state, k_act, jnp.bool_(greedy))
-        state, reward, done, breakdown = _step(state, action, k_env, env_params)
-        host = jax.device_get((action, prob, reward, done, breakdown))
-        action_i, prob_f, reward_f, done_b, parts = host
-        yield render_frame(
-            state, step=t, action=int(action_i), probability=float(prob_f),
-            reward=float(reward_f), breakdown={k: float(parts[k]) for k in REWARD_KEYS},
-            done=bool(done_b),
-        )
-        if bool(done_b):
-            return
-    yield f"stopped after --max-steps {max_steps} steps\n"
+    move = None
+    for state, move in episode(params, config, seed=seed, greedy=greedy, start=start,
+                               max_steps=max_steps):
+        yield frame_text(state, move)
+    if move is None or not move.done:
+        yield f"stopped after --max-steps {max_steps} steps\n"
 
 
 def _nonnegative(text: str) -> float:
@@ -114,6 +104,9 @@ def build_parser() -> ArgumentParser:
     parser.add_argument("--delay", type=_nonnegative, default=0.0, metavar="SEC",
                         help="pause after each frame (default: 0)")
     parser.add_argument("--record", metavar="FILE", help="also write the frames to FILE")
+    parser.add_argument("--html", metavar="FILE",
+                        help="also write the game as one self-contained HTML page (slider, "
+                             "play/pause, action, probability and reward breakdown per step)")
     parser.add_argument("--scenario", metavar="FILE.json", help="start from this scenario")
     parser.add_argument("--greedy", action="store_true",
                         help="take the most probable valid action instead of sampling")
@@ -128,22 +121,56 @@ def load_scenario(path: str, config: TrainConfig) -> Any:
                                                clear_undo_on_new_stage=config.clear_undo_on_new_stage))
 
 
+def check_html_target(path: str) -> None:
+    """Refuse, before the game is played, an ``--html`` file that cannot be written."""
+    target = Path(path)
+    if target.is_dir():
+        raise ValueError(f"--html {path!r} is a folder, not a file")
+    if not target.parent.is_dir():
+        raise ValueError(f"--html {path!r}: folder {str(target.parent)!r} does not exist")
+
+
+def replay_title(origin: str, metadata: Mapping[str, Any], args: argparse.Namespace) -> str:
+    """The replay page's subtitle: checkpoint, its update, seed, mode, scenario."""
+    where = f"{origin} (update {metadata.get('update', '?')}, {metadata.get('env_steps', '?')} env steps)"
+    mode = "greedy" if args.greedy else "sampled"
+    start = f", scenario {args.scenario}" if args.scenario else ""
+    return f"{where}, seed {args.seed}, {mode} actions{start}"
+
+
 def run(payload: Mapping[str, Any], metadata: Mapping[str, Any], origin: str,
         args: argparse.Namespace, out: Any = None) -> int:
     out = sys.stdout if out is None else out
     config, params = policy_from_checkpoint(payload, metadata, origin)
     start = load_scenario(args.scenario, config) if args.scenario else None
-    frames = []
-    for frame in play(params, config, seed=args.seed, greedy=args.greedy, start=start,
-                      max_steps=args.max_steps):
+    if args.html:
+        check_html_target(args.html)
+    frames: list[str] = []
+    replay: list[ReplayStep] = []
+
+    def show(frame: str) -> None:
         out.write(frame + "\n")
         out.flush()
         frames.append(frame)
         if args.delay:
             time.sleep(args.delay)
+
+    move = None
+    for state, move in episode(params, config, seed=args.seed, greedy=args.greedy, start=start,
+                               max_steps=args.max_steps):
+        show(frame_text(state, move))
+        if args.html:
+            replay.append(replay_step(state, move))
+    if move is None or not move.done:
+        show(f"stopped after --max-steps {args.max_steps} steps\n")
     if args.record:
         Path(args.record).write_text("\n".join(frames), encoding="utf-8")
         out.write(f"recorded {len(frames)} frames to {args.record}\n")
+    if args.html:
+        page = render_html(replay, title=f"HackMatrix replay: {Path(origin).name}",
+                           subtitle=replay_title(origin, metadata, args))
+        write_html(args.html, page)
+        out.write(f"wrote the replay ({len(replay)} frames) to {args.html}\n")
     return 0
 
 

@@ -12,6 +12,7 @@ class RecordingLogger:
     def __init__(self) -> None:
         self.configs: list[dict[str, Any]] = []
         self.records: list[tuple[int, dict[str, float]]] = []
+        self.pages: list[tuple[str, int, str]] = []  # (name, step, html)
         self.closed = 0
 
     def log_config(self, config: Mapping[str, object]) -> None:
@@ -19,6 +20,9 @@ class RecordingLogger:
 
     def log_metrics(self, metrics: Mapping[str, float], step: int) -> None:
         self.records.append((step, dict(metrics)))
+
+    def log_html(self, name: str, html: str, step: int) -> None:
+        self.pages.append((name, step, html))
 
     def close(self) -> None:
         self.closed += 1
@@ -41,6 +45,12 @@ class FlakyLogger(RecordingLogger):
         if self.calls in self.failing_calls:
             raise ConnectionError(f"tracker down (call {self.calls})")
         super().log_metrics(metrics, step)
+
+    def log_html(self, name: str, html: str, step: int) -> None:
+        self.calls += 1
+        if self.calls in self.failing_calls:
+            raise ConnectionError(f"tracker down (call {self.calls})")
+        super().log_html(name, html, step)
 
     def close(self) -> None:
         if self.close_fails:

@@ -64,6 +64,21 @@ def test_a_second_run_reuses_the_experiment(tmp_path, sqlite_uri):
     assert first.run_id != second.run_id
 
 
+def test_a_page_is_stored_as_an_html_artifact_per_step(tmp_path, sqlite_uri):
+    logger = MlflowLogger(tmp_path, tracking_uri=sqlite_uri, experiment_name="replays")
+    logger.log_metrics({"eval/win_rate": 0.5}, step=64)
+    logger.log_html("eval/replay", "<p>game 1</p>", step=64)
+    logger.log_html("eval/replay", "<p>game 2</p>", step=128)
+    logger.close()
+    listed = logger.client.list_artifacts(logger.run_id, "replays")
+    assert sorted(a.path for a in listed) == ["replays/eval-replay-128.html",
+                                              "replays/eval-replay-64.html"]
+    local = logger.client.download_artifacts(logger.run_id, "replays/eval-replay-64.html",
+                                             str(tmp_path / "down"))
+    assert open(local, encoding="utf-8").read() == "<p>game 1</p>"
+    assert _history(logger, "eval/win_rate") == [(64, 0.5)]  # the metrics are untouched
+
+
 def test_an_update_larger_than_the_batch_limit_is_split_and_fully_recorded(tmp_path, sqlite_uri):
     logger = MlflowLogger(tmp_path, tracking_uri=sqlite_uri)
     many = {f"reward/k{index:04d}": float(index) for index in range(2 * MAX_METRICS_PER_BATCH + 5)}

@@ -77,6 +77,31 @@ def test_composite_still_calls_later_trackers_when_one_raises_then_reraises():
     assert healthy.records == [(1, {"a/b": 1.0})]
 
 
+def test_a_page_reaches_every_tracker_and_a_failing_one_loses_nothing_already_logged(caplog):
+    # Tracker 1 fails on its 3rd call (the page) and every retry: it is dropped, keeps
+    # what it had, and the other tracker gets the page and what follows.
+    flaky, healthy = FlakyLogger(failing_calls={3, 4, 5}), RecordingLogger()
+    logger = CompositeLogger([ResilientLogger(flaky, name="flaky", retries=2, backoff_s=0),
+                              ResilientLogger(healthy, name="healthy")])
+    logger.log_metrics({"a/b": 1.0}, step=1)
+    logger.log_metrics({"eval/win_rate": 0.5}, step=2)
+    logger.log_html("eval/replay", "<p>game</p>", step=2)
+    logger.log_metrics({"a/b": 3.0}, step=3)
+    logger.close()
+    assert healthy.pages == [("eval/replay", 2, "<p>game</p>")]
+    assert [step for step, _ in healthy.records] == [1, 2, 3]
+    assert flaky.records == [(1, {"a/b": 1.0}), (2, {"eval/win_rate": 0.5})] and not flaky.pages
+    assert "flaky tracker failed in log_html(eval/replay, step=2)" in _warnings(caplog)[0].getMessage()
+
+
+def test_the_null_tracker_takes_a_page_and_keeps_nothing():
+    from hackmatrix.adapters.logging.null import NullLogger
+
+    logger = NullLogger()
+    logger.log_html("eval/replay", "<p>game</p>", step=2)
+    assert isinstance(logger, MetricsLogger)
+
+
 def test_loggers_satisfy_the_port():
     assert isinstance(ResilientLogger(RecordingLogger(), name="r"), MetricsLogger)
     assert isinstance(CompositeLogger([]), MetricsLogger)

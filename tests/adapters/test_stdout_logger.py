@@ -113,6 +113,19 @@ def test_logging_after_close_raises_and_close_is_idempotent(tmp_path):
         logger.log_metrics({"a/b": 1.0}, step=1)
 
 
+def test_a_page_is_written_to_the_run_folders_replays_and_announced(tmp_path):
+    out = io.StringIO()
+    logger = StdoutLogger(tmp_path, table_every=0, stream=out)
+    logger.log_metrics({"eval/win_rate": 0.5}, step=640)
+    logger.log_html("eval/replay", "<p>game 1</p>", step=640)
+    logger.log_html("eval/replay", "<p>game 2</p>", step=1280)
+    logger.close()
+    pages = tmp_path / "replays"
+    assert sorted(p.name for p in pages.iterdir()) == ["eval-replay-1280.html", "eval-replay-640.html"]
+    assert (pages / "eval-replay-640.html").read_text() == "<p>game 1</p>"
+    assert f"eval/replay at env step 640: {pages / 'eval-replay-640.html'}" in out.getvalue()
+
+
 def test_stdout_logger_does_not_import_tracker_sdks():
     code = (
         "import sys, tempfile, io\n"

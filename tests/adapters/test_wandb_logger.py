@@ -38,10 +38,28 @@ def test_offline_run_records_every_update_at_env_step_with_all_reward_keys(tmp_p
     assert "gamma" in run["config"] and "num_envs" in run["config"]
 
 
+def test_a_page_is_an_html_panel_in_the_row_of_its_step(tmp_path):
+    logger = WandbLogger(tmp_path, project="tests", run_name="html-check")
+    logger.log_metrics(update_metrics(1), step=32)
+    logger.log_metrics({"eval/win_rate": 0.5}, step=64)
+    page = "<!DOCTYPE html><p>replay</p>"
+    logger.log_html("eval/replay", page, step=64)
+    logger.close()
+
+    run = wandb_offline_run(tmp_path)
+    assert [row["_step"] for row in run["history"]] == [32, 64]
+    row = run["history"][1]
+    assert row["eval/win_rate"] == 0.5 and row[STEP_METRIC] == 64
+    assert row["eval/replay/_type"] == "html-file"  # wandb-core flattens the media record
+    stored = list((tmp_path / "wandb").glob("offline-run-*/files/" + row["eval/replay/path"]))
+    assert [p.read_text() for p in stored] == [page]  # no stylesheet injected
+
+
 def test_disabled_mode_accepts_calls_and_writes_no_run(tmp_path):
     logger = WandbLogger(tmp_path, mode="disabled")
     logger.log_config({"a": 1})
     logger.log_metrics(update_metrics(1), step=1)
+    logger.log_html("eval/replay", "<p>x</p>", step=1)
     logger.close()
     assert list((tmp_path).glob("wandb/offline-run-*")) == []
 

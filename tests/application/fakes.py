@@ -13,6 +13,7 @@ class RecordingLogger:
         self.calls: list[tuple[str, Any]] = []
         self.configs: list[dict[str, object]] = []
         self.records: list[tuple[int, dict[str, float]]] = []
+        self.pages: list[tuple[str, int, str]] = []  # (name, step, html)
         self.closed = 0
 
     def log_config(self, config: Mapping[str, object]) -> None:
@@ -22,6 +23,10 @@ class RecordingLogger:
     def log_metrics(self, metrics: Mapping[str, float], step: int) -> None:
         self.calls.append(("log_metrics", step))
         self.records.append((step, dict(metrics)))
+
+    def log_html(self, name: str, html: str, step: int) -> None:
+        self.calls.append(("log_html", step))
+        self.pages.append((name, step, html))
 
     def close(self) -> None:
         self.calls.append(("close", None))

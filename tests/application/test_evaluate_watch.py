@@ -89,16 +89,17 @@ def watched(checkpoint, tmp_path_factory):
     import contextlib
     import io
 
-    record = tmp_path_factory.mktemp("watch") / "frames.txt"
+    folder = tmp_path_factory.mktemp("watch")
+    record, page = folder / "frames.txt", folder / "replay.html"
     buffer = io.StringIO()
     with contextlib.redirect_stdout(buffer):
         code = watch.main([checkpoint, "--scenario", str(SCENARIO), "--max-steps", "3",
-                           "--greedy", "--record", str(record)])
-    return code, buffer.getvalue(), record.read_text()
+                           "--greedy", "--record", str(record), "--html", str(page)])
+    return code, buffer.getvalue(), record.read_text(), page
 
 
 def test_watch_renders_the_scenario_then_every_step(watched):
-    code, text, _ = watched
+    code, text, _, _ = watched
     assert code == 0
     assert text.startswith("=== start ===\n")
     assert " 0 |@       |" in text and "|EXIT    |" in text and "|D3!     |" in text
@@ -114,10 +115,39 @@ def test_watch_renders_the_scenario_then_every_step(watched):
 
 
 def test_watch_record_holds_the_printed_frames(watched):
-    _, text, recorded = watched
+    _, text, recorded, _ = watched
     assert recorded.startswith("=== start ===")
     assert recorded.count("=== step") == text.count("=== step")
     assert recorded.splitlines()[:24] == text.splitlines()[:24]
+
+
+def test_watch_html_is_the_same_game_as_the_printed_frames(watched, checkpoint):
+    from tests.application.test_html_replay import blob
+
+    _, text, _, page = watched
+    html = page.read_text(encoding="utf-8")
+    assert sorted(p.name for p in page.parent.iterdir()) == ["frames.txt", "replay.html"]
+    frames = blob(html)["steps"]
+    assert len(frames) == text.count("=== start") + text.count("=== step")
+    assert f"wrote the replay ({len(frames)} frames) to {page}" in text
+    for frame in frames:  # each board and stats block as printed
+        assert frame["board"] + "\n" + frame["stats"] in text
+    actions = [line.split()[1] for line in text.splitlines() if line.startswith("action: ")]
+    assert [f["action"] for f in frames] == [None, *actions]
+    assert frames[1]["probability"] is not None and frames[0]["stage"] == 2
+    assert "seed 0, greedy actions, scenario" in html and Path(checkpoint).name in html
+
+
+@pytest.mark.parametrize("where", ["missing-folder", "a-folder"])
+def test_watch_html_to_an_unwritable_place_exits_2_before_playing(checkpoint, tmp_path, capsys,
+                                                                  where):
+    target = tmp_path / "nope" / "r.html" if where == "missing-folder" else tmp_path
+    assert watch.main([checkpoint, "--max-steps", "1", "--html", str(target)]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""  # not a single frame
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert err.startswith(f"python -m hackmatrix.application.watch: error: --html '{target}'")
+    assert list(tmp_path.iterdir()) == []  # nothing written
 
 
 def test_watch_bad_scenario_exits_2_naming_the_file(checkpoint, tmp_path, capsys):

@@ -37,6 +37,7 @@ def test_logger_gets_config_then_one_record_per_update_then_close(training_run, 
     assert logger.calls[0] == ("log_config", tiny_config.to_dict())
     assert logger.calls[-1] == ("close", None)
     assert logger.closed == 1
+    assert logger.pages == []  # no evaluation (eval_interval 0): no replay either
     # 5 updates (chunks of 2, 2, 1), each at the env steps consumed including itself.
     assert [step for step, _ in logger.records] == [BATCH * i for i in range(1, 6)]
     assert [r["train/update_step"] for _, r in logger.records] == [1.0, 2.0, 3.0, 4.0, 5.0]

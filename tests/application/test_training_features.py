@@ -118,6 +118,24 @@ def test_eval_metrics_reach_the_tracker_every_eval_interval_updates_and_at_the_e
     assert 0.0 <= record["eval/win_rate"] <= record["eval/reach_stage_2"] <= 1.0
 
 
+def test_each_evaluation_hands_the_tracker_one_replay_right_after_its_metrics(evaluated_run):
+    from tests.application.test_html_replay import blob
+
+    cfg, logger = evaluated_run
+    steps = [2 * BATCH, 4 * BATCH, 5 * BATCH]
+    assert [(name, step) for name, step, _ in logger.pages] == [("eval/replay", s) for s in steps]
+    for step in steps:  # in the row of its step, after the metrics (wandb merges them)
+        at = logger.calls.index(("log_html", step))
+        assert logger.calls[at - 1] == ("log_metrics", step)
+    for _, step, page in logger.pages:
+        frames = blob(page)["steps"]
+        assert frames[0]["action"] is None and len(frames) >= 2
+        assert f"evaluation replay at {step:,} env steps" in page
+        assert f"greedy game 0 of the {cfg.eval_episodes} evaluation games" in page
+        assert f"{len(frames) - 1} steps" in page
+        assert all(f["probability"] is not None for f in frames[1:])
+
+
 def test_training_logs_the_new_diagnostics_with_their_schedules(evaluated_run):
     cfg, logger = evaluated_run
     records = [record for _, record in logger.records]

@@ -24,6 +24,9 @@ class CompositeLogger:
     def log_metrics(self, metrics: Mapping[str, float], step: int) -> None:
         self._each(lambda logger: logger.log_metrics(metrics, step))
 
+    def log_html(self, name: str, html: str, step: int) -> None:
+        self._each(lambda logger: logger.log_html(name, html, step))
+
     def run_ids(self) -> dict[str, str]:
         """The union of the trackers' run ids."""
         ids: dict[str, str] = {}

@@ -2,7 +2,8 @@
 
 ``mlflow`` is imported in the constructor. The tracking URI defaults to a SQLite
 file in the run folder, so no server is needed. Metrics of one update go in
-``MlflowClient.log_batch`` calls split under mlflow's batch limits. Before the
+``MlflowClient.log_batch`` calls split under mlflow's batch limits; HTML pages (the
+evaluations' replays) are artifacts ``replays/<name>-<step>.html``. Before the
 import, mlflow's HTTP retry/timeout env vars get fail-fast defaults (unless the
 user set them): by default its REST client retries for minutes, which would
 stall training on a dead server instead of letting the resilience wrapper drop
@@ -17,11 +18,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from hackmatrix.application.html_replay import page_file_name
+
 # Limits from mlflow.utils.validation (MAX_METRICS_PER_BATCH, MAX_PARAMS_TAGS_PER_BATCH,
 # MAX_PARAM_VAL_LENGTH); copied so importing this module does not load mlflow.
 MAX_METRICS_PER_BATCH = 1000
 MAX_PARAMS_PER_BATCH = 100
 MAX_PARAM_VALUE_LENGTH = 6000
+
+REPLAY_FOLDER = "replays"  # artifact folder of the HTML pages (log_html)
 
 FAIL_FAST_ENV = {
     "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0",
@@ -128,6 +133,10 @@ class MlflowLogger:
         ]
         for batch in chunked(entries, MAX_METRICS_PER_BATCH):
             self.client.log_batch(self.run_id, metrics=batch)
+
+    def log_html(self, name: str, html: str, step: int) -> None:
+        """Store the page as the run's artifact ``replays/<name>-<step>.html``."""
+        self.client.log_text(self.run_id, html, f"{REPLAY_FOLDER}/{page_file_name(name, step)}")
 
     def close(self) -> None:
         """Mark the run FINISHED (idempotent)."""

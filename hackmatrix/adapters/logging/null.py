@@ -14,5 +14,8 @@ class NullLogger:
     def log_metrics(self, metrics: Mapping[str, float], step: int) -> None:
         del metrics, step
 
+    def log_html(self, name: str, html: str, step: int) -> None:
+        del name, html, step
+
     def close(self) -> None:
         pass

@@ -55,6 +55,9 @@ class ResilientLogger:
     def log_metrics(self, metrics: Mapping[str, float], step: int) -> None:
         self._call(f"log_metrics(step={step})", lambda logger: logger.log_metrics(metrics, step))
 
+    def log_html(self, name: str, html: str, step: int) -> None:
+        self._call(f"log_html({name}, step={step})", lambda logger: logger.log_html(name, html, step))
+
     def run_ids(self) -> dict[str, str]:
         """The wrapped tracker's run ids ({} when it has none or was dropped)."""
         run_ids = getattr(self.inner, "run_ids", None)

@@ -2,7 +2,8 @@
 
 The JSON-lines file (``<run_dir>/metrics.jsonl``, one ``{"step": ..., **metrics}``
 object per update, flushed as it is written) is the durable record: plots can be
-made from it later and it survives a crash of any other tracker. The console part
+made from it later and it survives a crash of any other tracker. HTML pages (the
+evaluations' replays) go to ``<run_dir>/replays/<name>-<step>.html``. The console part
 is cosmetic: on a terminal it is a rich progress bar with a table of key metrics
 every ``table_every`` updates; elsewhere (CI, pipes) it prints one plain line per
 update.
@@ -19,8 +20,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import IO, Any
 
+from hackmatrix.application.html_replay import page_file_name, write_html
+
 METRICS_FILE = "metrics.jsonl"
 CONFIG_FILE = "config.json"
+REPLAY_FOLDER = "replays"  # <run_dir>/replays/<name>-<step>.html (log_html)
 
 # Shown in the periodic table, in this order, when present.
 KEY_METRICS = (
@@ -128,6 +132,15 @@ class StdoutLogger:
         if value is not None and math.isfinite(float(value)):
             self._latest_return = float(value)
         self._show(metrics, int(step))
+
+    def log_html(self, name: str, html: str, step: int) -> None:
+        """Write the page to ``<run_dir>/replays/<name>-<step>.html`` (atomically) and
+        say where it is."""
+        folder = self.run_dir / REPLAY_FOLDER
+        folder.mkdir(exist_ok=True)
+        path = folder / page_file_name(name, step)
+        write_html(path, html)
+        self._console.print(f"{name} at env step {int(step):,}: {path}", soft_wrap=True)
 
     def close(self) -> None:
         """Stop the display and close the JSON-lines file (idempotent)."""

@@ -3,7 +3,8 @@
 ``wandb`` is imported in the constructor, so a run that does not choose this
 tracker never loads it. Without an explicit mode, ``WANDB_MODE`` wins, then
 ``online`` when ``WANDB_API_KEY`` is set, else ``offline`` (no network needed;
-``wandb sync <run_dir>/wandb/offline-run-*`` uploads later).
+``wandb sync <run_dir>/wandb/offline-run-*`` uploads later). HTML pages (the
+evaluations' replays) are ``wandb.Html`` panels in the row of their step.
 """
 
 from __future__ import annotations
@@ -56,6 +57,7 @@ class WandbLogger:
     ) -> None:
         import wandb
 
+        self._html = wandb.Html
         self.mode = resolve_mode(mode)
         run_path = Path(run_dir)
         run_path.mkdir(parents=True, exist_ok=True)
@@ -93,6 +95,12 @@ class WandbLogger:
         row: dict[str, Any] = {key: float(value) for key, value in metrics.items()}
         row[STEP_METRIC] = int(step)
         self._run.log(row, step=int(step))
+
+    def log_html(self, name: str, html: str, step: int) -> None:
+        """Log the page as a ``wandb.Html`` panel under ``name`` at wandb step ``step``
+        (the row of that step's metrics, logged just before)."""
+        page = self._html(html, inject=False, data_is_not_path=True)
+        self._run.log({name: page, STEP_METRIC: int(step)}, step=int(step))
 
     def close(self) -> None:
         """Finish the run (idempotent)."""
