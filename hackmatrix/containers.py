@@ -16,8 +16,10 @@ Config layout (``strict=True``: a missing key is an error)::
           or  {kind: "layered", config_file: path|None, overrides: {...}}  # + env vars
     tracking: {backend: stdout|wandb|mlflow|composite, backends: [...], project, run_name,
                wandb_mode, wandb_entity, mlflow_tracking_uri, mlflow_experiment, table_every}
-    resume:   {path: str|None, step: int|None, wandb_run_id: str|None, mlflow_run_id: str|None}
+    resume:   {path: str|None, step: int|None, updates: int|None, wandb_run_id: str|None,
+               mlflow_run_id: str|None}
     runtime:  {compilation_cache_dir, num_devices, coordinator, num_processes, process_id}
+    console:  {verbose: bool}                                  # third-party INFO on the console
 
 ``jax_runtime`` (the persistent compilation cache, ``jax.distributed`` for multi-host)
 is set up before the mesh of devices the env batch is sharded across. In a
@@ -56,6 +58,7 @@ from hackmatrix.adapters.config.sources import (
     parse_backends,
 )
 from hackmatrix.adapters.logging.composite import CompositeLogger
+from hackmatrix.adapters.logging.console import configure_console_logging
 from hackmatrix.adapters.logging.mlflow_logger import MlflowLogger
 from hackmatrix.adapters.logging.null import NullLogger
 from hackmatrix.adapters.logging.resilient import ResilientLogger
@@ -150,6 +153,7 @@ class Container(containers.DeclarativeContainer):
         total_timesteps=train_config.provided.effective_total_timesteps,
         table_every=config.tracking.table_every,
         resume_step=config.resume.step,
+        resume_update=config.resume.updates,
     )
     wandb_tracker = providers.Singleton(
         WandbLogger,
@@ -216,6 +220,8 @@ class Container(containers.DeclarativeContainer):
         handle_signals=True,
         mesh=mesh,
         is_primary=jax_runtime.provided.is_primary,
+        run_settings=providers.Dict(logger=config.tracking.logger),
+        compilation_cache=jax_runtime.provided.compilation_cache_dir,
     )
 
 
@@ -264,7 +270,14 @@ def start_training(container: Container) -> TrainPolicy:
         raise
 
 
-NO_RESUME: dict[str, Any] = {"path": None, "step": None, "wandb_run_id": None, "mlflow_run_id": None}
+def configure_console(container: Container) -> None:
+    """hackmatrix's notices on stdout, third-party INFO only with ``--verbose``."""
+    configure_console_logging(bool(container.config.console.verbose()))
+
+
+NO_RESUME: dict[str, Any] = {
+    "path": None, "step": None, "updates": None, "wandb_run_id": None, "mlflow_run_id": None,
+}
 
 
 def resume_settings(point: ResumePoint | None) -> dict[str, Any]:
@@ -274,6 +287,7 @@ def resume_settings(point: ResumePoint | None) -> dict[str, Any]:
     return {
         "path": point.path,
         "step": point.step,
+        "updates": point.update,
         "wandb_run_id": point.trackers.get("wandb_run_id"),
         "mlflow_run_id": point.trackers.get("mlflow_run_id"),
     }
@@ -325,6 +339,7 @@ def container_for(
             "tracking": tracking_settings(logger, **options),
             "resume": dict(NO_RESUME),
             "runtime": dict(RUNTIME_DEFAULTS, **(runtime or {})),
+            "console": {"verbose": False},
         }
     )
     return container
@@ -349,6 +364,7 @@ def create_container(
             "tracking": source.tracking(),
             "resume": resume_settings(getattr(source, "resume", None)),
             "runtime": source.runtime(),
+            "console": {"verbose": source.verbose},
         }
     )
     return container

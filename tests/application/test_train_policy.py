@@ -34,7 +34,10 @@ EPISODE_KEYS = {"train/mean_episode_return", "train/mean_episode_length",
 
 def test_logger_gets_config_then_one_record_per_update_then_close(training_run, tiny_config):
     _, logger, _ = training_run
-    assert logger.calls[0] == ("log_config", tiny_config.to_dict())
+    resolved = tiny_config.auto_scale_for_batch_size()
+    # The values as trained: auto-scaled num_minibatches/update_epochs and the derived sizes.
+    assert logger.calls[0] == ("log_config", {**resolved.to_dict(), **resolved.derived()})
+    assert logger.calls[0][1]["num_minibatches"] == resolved.resolved_num_minibatches is not None
     assert logger.calls[-1] == ("close", None)
     assert logger.closed == 1
     # 5 updates (chunks of 2, 2, 1), each at the env steps consumed including itself.
