@@ -47,7 +47,11 @@ from typing import Any
 
 from dependency_injector import containers, providers
 
-from hackmatrix.adapters.checkpoints.locate import ResumePoint, checkpoint_directory
+from hackmatrix.adapters.checkpoints.locate import (
+    ResumePoint,
+    checkpoint_directory,
+    locate_checkpoint,
+)
 from hackmatrix.adapters.checkpoints.msgpack_store import MsgpackCheckpointStore
 from hackmatrix.adapters.config.cli import parse_command_line
 from hackmatrix.adapters.config.sources import (
@@ -65,6 +69,7 @@ from hackmatrix.adapters.logging.resilient import ResilientLogger
 from hackmatrix.adapters.logging.stdout import StdoutLogger
 from hackmatrix.adapters.logging.wandb_logger import WandbLogger
 from hackmatrix.adapters.runtime import JaxRuntime, setup_jax_runtime
+from hackmatrix.application.config import FIELD_DEFAULTS
 from hackmatrix.application.errors import TrackerStartError, one_line
 from hackmatrix.application.ports import MetricsLogger
 from hackmatrix.application.sharding import make_mesh
@@ -293,11 +298,13 @@ def resume_settings(point: ResumePoint | None) -> dict[str, Any]:
     }
 
 
-def default_jax_runtime() -> JaxRuntime:
+def default_jax_runtime(compilation_cache_dir: str | None = None) -> JaxRuntime:
     """The runtime of the single-process tools (evaluate, watch): the compilation cache
     in its default folder (``HACKMATRIX_COMPILATION_CACHE_DIR`` overrides, ``none``
-    switches it off)."""
-    return setup_jax_runtime(os.environ.get("HACKMATRIX_COMPILATION_CACHE_DIR"))
+    switches it off; ``compilation_cache_dir``, from a flag, wins over both)."""
+    if compilation_cache_dir is None:
+        compilation_cache_dir = os.environ.get("HACKMATRIX_COMPILATION_CACHE_DIR")
+    return setup_jax_runtime(compilation_cache_dir)
 
 
 def checkpoint_store_for(path: str) -> MsgpackCheckpointStore:
@@ -305,6 +312,13 @@ def checkpoint_store_for(path: str) -> MsgpackCheckpointStore:
     from pathlib import Path
 
     return MsgpackCheckpointStore(Path(path).parent)
+
+
+def find_checkpoint(spec: str, option: str = "CHECKPOINT") -> str:
+    """The checkpoint file ``spec`` names, as ``--resume`` reads it (for evaluate/watch): a
+    file, a run or checkpoint folder (its newest checkpoint), or ``latest`` (the newest
+    under ``runs/``); ValueError naming ``spec`` otherwise."""
+    return str(locate_checkpoint(spec, None, FIELD_DEFAULTS["checkpoint_dir"], option=option))
 
 
 def load_checkpoint(path: str) -> tuple[dict[str, Any], dict[str, Any]]:
