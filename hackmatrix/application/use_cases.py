@@ -268,8 +268,8 @@ class TrainPolicy:
         done_updates, env_steps, resumed_from = 0, 0, None
         if self.resume_from is not None:
             runner, done_updates, env_steps, resumed_from = self._resume(cfg, runner)
-            _log.info("resumed from %s at update %d (%d env steps)",
-                      resumed_from, done_updates, env_steps)
+            self._notice("resumed from %s at update %d (%d env steps)",
+                         resumed_from, done_updates, env_steps)
         if self.mesh is not None:
             runner = sharding.place_runner(runner, self.mesh)
         # Updates left in the env-step budget (equals num_updates - done at an unchanged batch).
@@ -277,7 +277,7 @@ class TrainPolicy:
         start = time.perf_counter()
         compiled = _compiled_chunk(cfg, env, runner, self.mesh) if remaining else None
         compile_seconds = time.perf_counter() - start
-        _log.info("compiled in %.1f s; training", time.perf_counter() - compile_started)
+        self._notice("compiled in %.1f s; training", time.perf_counter() - compile_started)
         total_updates = done_updates + remaining
         train_seconds = 0.0
         last_record: dict[str, float] = {}
@@ -353,8 +353,13 @@ class TrainPolicy:
             "these settings start in seconds" if self.compilation_cache
             else "the compilation cache is off: every run compiles again"
         )
-        _log.info("compiling the training program (%s; %s) ...", COMPILE_HINT, cache)
+        self._notice("compiling the training program (%s; %s) ...", COMPILE_HINT, cache)
         return time.perf_counter()
+
+    def _notice(self, message: str, *args: object) -> None:
+        """A console notice (INFO), from process 0 only: the others train silently."""
+        if self.is_primary:
+            _log.info(message, *args)
 
     def _fail_non_finite(
         self, metrics: Mapping[str, np.ndarray], bad: int, done_updates: int, saved: list[str]
