@@ -162,7 +162,7 @@ def build_parser() -> ArgumentParser:
     """The command line; ``--help`` lists every figure and what it shows."""
     import argparse
 
-    head, figures = __doc__.split("\n\n", 2)[1:]
+    head, figures = __doc__.replace("``", "").split("\n\n", 2)[1:]  # plain text, no rst quotes
     return ArgumentParser(
         prog=PROG, description=head, epilog="figures:\n" + figures,
         formatter_class=argparse.RawDescriptionHelpFormatter, allow_abbrev=False,
