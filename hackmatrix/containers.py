@@ -16,8 +16,10 @@ Config layout (``strict=True``: a missing key is an error)::
           or  {kind: "layered", config_file: path|None, overrides: {...}}  # + env vars
     tracking: {backend: stdout|wandb|mlflow|composite, backends: [...], project, run_name,
                wandb_mode, wandb_entity, mlflow_tracking_uri, mlflow_experiment, table_every}
-    resume:   {path: str|None, step: int|None, wandb_run_id: str|None, mlflow_run_id: str|None}
+    resume:   {path: str|None, step: int|None, updates: int|None, wandb_run_id: str|None,
+               mlflow_run_id: str|None}
     runtime:  {compilation_cache_dir, num_devices, coordinator, num_processes, process_id}
+    console:  {verbose: bool}                                  # third-party INFO on the console
 
 ``jax_runtime`` (the persistent compilation cache, ``jax.distributed`` for multi-host)
 is set up before the mesh of devices the env batch is sharded across. In a
@@ -45,7 +47,11 @@ from typing import Any
 
 from dependency_injector import containers, providers
 
-from hackmatrix.adapters.checkpoints.locate import ResumePoint, checkpoint_directory
+from hackmatrix.adapters.checkpoints.locate import (
+    ResumePoint,
+    checkpoint_directory,
+    locate_checkpoint,
+)
 from hackmatrix.adapters.checkpoints.msgpack_store import MsgpackCheckpointStore
 from hackmatrix.adapters.config.cli import parse_command_line
 from hackmatrix.adapters.config.sources import (
@@ -56,12 +62,14 @@ from hackmatrix.adapters.config.sources import (
     parse_backends,
 )
 from hackmatrix.adapters.logging.composite import CompositeLogger
+from hackmatrix.adapters.logging.console import configure_console_logging
 from hackmatrix.adapters.logging.mlflow_logger import MlflowLogger
 from hackmatrix.adapters.logging.null import NullLogger
 from hackmatrix.adapters.logging.resilient import ResilientLogger
 from hackmatrix.adapters.logging.stdout import StdoutLogger
 from hackmatrix.adapters.logging.wandb_logger import WandbLogger
 from hackmatrix.adapters.runtime import JaxRuntime, setup_jax_runtime
+from hackmatrix.application.config import FIELD_DEFAULTS
 from hackmatrix.application.errors import TrackerStartError, one_line
 from hackmatrix.application.ports import MetricsLogger
 from hackmatrix.application.sharding import make_mesh
@@ -150,6 +158,7 @@ class Container(containers.DeclarativeContainer):
         total_timesteps=train_config.provided.effective_total_timesteps,
         table_every=config.tracking.table_every,
         resume_step=config.resume.step,
+        resume_update=config.resume.updates,
     )
     wandb_tracker = providers.Singleton(
         WandbLogger,
@@ -216,6 +225,8 @@ class Container(containers.DeclarativeContainer):
         handle_signals=True,
         mesh=mesh,
         is_primary=jax_runtime.provided.is_primary,
+        run_settings=providers.Dict(logger=config.tracking.logger),
+        compilation_cache=jax_runtime.provided.compilation_cache_dir,
     )
 
 
@@ -264,7 +275,14 @@ def start_training(container: Container) -> TrainPolicy:
         raise
 
 
-NO_RESUME: dict[str, Any] = {"path": None, "step": None, "wandb_run_id": None, "mlflow_run_id": None}
+def configure_console(container: Container) -> None:
+    """hackmatrix's notices on stdout, third-party INFO only with ``--verbose``."""
+    configure_console_logging(bool(container.config.console.verbose()))
+
+
+NO_RESUME: dict[str, Any] = {
+    "path": None, "step": None, "updates": None, "wandb_run_id": None, "mlflow_run_id": None,
+}
 
 
 def resume_settings(point: ResumePoint | None) -> dict[str, Any]:
@@ -274,16 +292,19 @@ def resume_settings(point: ResumePoint | None) -> dict[str, Any]:
     return {
         "path": point.path,
         "step": point.step,
+        "updates": point.update,
         "wandb_run_id": point.trackers.get("wandb_run_id"),
         "mlflow_run_id": point.trackers.get("mlflow_run_id"),
     }
 
 
-def default_jax_runtime() -> JaxRuntime:
+def default_jax_runtime(compilation_cache_dir: str | None = None) -> JaxRuntime:
     """The runtime of the single-process tools (evaluate, watch): the compilation cache
     in its default folder (``HACKMATRIX_COMPILATION_CACHE_DIR`` overrides, ``none``
-    switches it off)."""
-    return setup_jax_runtime(os.environ.get("HACKMATRIX_COMPILATION_CACHE_DIR"))
+    switches it off; ``compilation_cache_dir``, from a flag, wins over both)."""
+    if compilation_cache_dir is None:
+        compilation_cache_dir = os.environ.get("HACKMATRIX_COMPILATION_CACHE_DIR")
+    return setup_jax_runtime(compilation_cache_dir)
 
 
 def checkpoint_store_for(path: str) -> MsgpackCheckpointStore:
@@ -291,6 +312,13 @@ def checkpoint_store_for(path: str) -> MsgpackCheckpointStore:
     from pathlib import Path
 
     return MsgpackCheckpointStore(Path(path).parent)
+
+
+def find_checkpoint(spec: str, option: str = "CHECKPOINT") -> str:
+    """The checkpoint file ``spec`` names, as ``--resume`` reads it (for evaluate/watch): a
+    file, a run or checkpoint folder (its newest checkpoint), or ``latest`` (the newest
+    under ``runs/``); ValueError naming ``spec`` otherwise."""
+    return str(locate_checkpoint(spec, None, FIELD_DEFAULTS["checkpoint_dir"], option=option))
 
 
 def load_checkpoint(path: str) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -325,6 +353,7 @@ def container_for(
             "tracking": tracking_settings(logger, **options),
             "resume": dict(NO_RESUME),
             "runtime": dict(RUNTIME_DEFAULTS, **(runtime or {})),
+            "console": {"verbose": False},
         }
     )
     return container
@@ -349,6 +378,7 @@ def create_container(
             "tracking": source.tracking(),
             "resume": resume_settings(getattr(source, "resume", None)),
             "runtime": source.runtime(),
+            "console": {"verbose": source.verbose},
         }
     )
     return container

@@ -44,6 +44,15 @@ class ArgumentParser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"{self.prog}: error: {one_line(message)}\n")
 
 
+def add_compilation_cache_option(parser: argparse.ArgumentParser) -> None:
+    """``--compilation-cache-dir PATH|none``, as ``train`` has it (evaluate, watch)."""
+    parser.add_argument(
+        "--compilation-cache-dir", metavar="PATH|none",
+        help="persistent JAX compilation cache folder, or 'none' to switch it off (default: "
+        "$HACKMATRIX_COMPILATION_CACHE_DIR, else ~/.cache/hackmatrix/jax)",
+    )
+
+
 def int_at_least(minimum: int) -> Callable[[str], int]:
     """An argparse ``type=`` converter: an integer >= ``minimum``, else one clear error."""
 

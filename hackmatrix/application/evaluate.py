@@ -19,7 +19,12 @@ from pathlib import Path
 from typing import Any
 
 from hackmatrix.application.checkpointing import policy_from_checkpoint
-from hackmatrix.application.errors import ArgumentParser, int_at_least, report
+from hackmatrix.application.errors import (
+    ArgumentParser,
+    add_compilation_cache_option,
+    int_at_least,
+    report,
+)
 from hackmatrix.application.evaluation import (
     ACTION_KINDS,
     DEFAULT_MAX_STEPS,
@@ -58,7 +63,9 @@ def build_parser() -> ArgumentParser:
     parser = ArgumentParser(
         prog=PROG, description=__doc__.split("\n\n")[1], allow_abbrev=False
     )
-    parser.add_argument("checkpoint", metavar="CHECKPOINT", help="checkpoint file (ckpt-*.msgpack)")
+    parser.add_argument("checkpoint", metavar="CHECKPOINT",
+                        help="checkpoint file (ckpt-*.msgpack), a run or checkpoint folder (its "
+                        "newest checkpoint), or 'latest' (the newest under runs/)")
     parser.add_argument("--episodes", type=int_at_least(1), default=100,
                         help="games per policy (default: 100)")
     parser.add_argument("--greedy", action="store_true",
@@ -67,6 +74,7 @@ def build_parser() -> ArgumentParser:
     parser.add_argument("--max-steps", type=int_at_least(1), default=DEFAULT_MAX_STEPS,
                         help=f"cap per episode (default: {DEFAULT_MAX_STEPS})")
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
+    add_compilation_cache_option(parser)
     return parser
 
 
@@ -119,14 +127,15 @@ def render_table(results: Mapping[str, Any], width: int = 100) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from hackmatrix.containers import default_jax_runtime, load_checkpoint
+    from hackmatrix.containers import default_jax_runtime, find_checkpoint, load_checkpoint
 
     args = build_parser().parse_args(argv)
-    default_jax_runtime()
+    default_jax_runtime(args.compilation_cache_dir)
     try:
-        payload, metadata = load_checkpoint(args.checkpoint)
+        path = find_checkpoint(args.checkpoint)
+        payload, metadata = load_checkpoint(path)
         results = evaluate_checkpoint(
-            payload, metadata, args.checkpoint, episodes=args.episodes, greedy=args.greedy,
+            payload, metadata, path, episodes=args.episodes, greedy=args.greedy,
             seed=args.seed, max_steps=args.max_steps,
         )
     except (ValueError, OSError) as error:  # bad checkpoint/scenario, unwritable output

@@ -71,6 +71,16 @@ def _killer_kind(state: Any) -> jax.Array:
     return jnp.where(jnp.any(adjacent, axis=1), kind, -1)
 
 
+def end_name(state: Any, won: bool) -> str:
+    """How one finished game ended (a name of ``END_NAMES``): ``won``, else killed by the
+    first enemy next to the player, else ``killed_unseen``."""
+    if won:
+        return END_NAMES[END_WON]
+    batched = jax.tree_util.tree_map(lambda x: jnp.asarray(x)[None], state)
+    killer = int(_killer_kind(batched)[0])
+    return END_NAMES[3 + killer] if killer >= 0 else END_NAMES[END_UNSEEN]
+
+
 @partial(jax.jit, static_argnums=(0, 1, 5, 6))
 def _run_episodes(
     env: HackMatrixEnv, network: nn.Module, params: Any, key: jax.Array, mode: jax.Array,

@@ -4,34 +4,38 @@ Reads ``RUN_DIR/metrics.jsonl`` (one JSON object per update, with ``step`` = env
 steps) and writes, into ``--out`` (default ``RUN_DIR/plots``):
 
 - ``returns.png``: mean episode return and length vs env steps (2 panels)
-- ``reward_components.png``: the 15 ``reward/`` means, one panel each
-- ``actions.png``: move/siphon/program fractions (stacked)
+- ``reward_components.png``: the 15 ``reward/`` means per transition on ONE shared
+  symlog axis (linear within +-0.001, logarithmic beyond), so a 0.01 step penalty and
+  a rare 100-point victory read on the same scale
+- ``actions.png``: move, siphon and program shares, one panel each with its own scale
+  (siphons and programs stay visible when moves are 98 %)
 - ``highest_stage.png``: highest stage reached per update
 - ``ppo_health.png``: approx_kl, clip_frac and entropy with the healthy ranges of
-  docs/training.md shaded (approx_kl 0.01-0.06, alarm line 0.08; clip_frac < 0.30;
-  entropy > 1.0)
+  docs/training.md shaded (approx_kl below 0.02, alarm line 0.05; clip_frac < 0.30;
+  entropy above 0.3)
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from hackmatrix.application.errors import ArgumentParser, report
 from hackmatrix.application.metrics import ACTION_METRIC_KEYS
 from hackmatrix.domain.constants import REWARD_KEYS
 
 PROG = "python -m hackmatrix.application.plot"
 METRICS_FILE = "metrics.jsonl"
 FIGURES = ("returns", "reward_components", "actions", "highest_stage", "ppo_health")
-KL_HEALTHY = (0.01, 0.06)
-KL_ALARM = 0.08
+# The healthy ranges of docs/training.md, as measured on fresh runs (see there).
+KL_HEALTHY = (0.0, 0.02)
+KL_ALARM = 0.05
 CLIP_FRAC_MAX = 0.30
-ENTROPY_MIN = 1.0
+ENTROPY_HEALTHY = (0.3, math.log(28))  # ln 28: uniform over every action
+SYMLOG_LINEAR_WITHIN = 1e-3  # reward components: linear in +-this, logarithmic beyond
 
 
 def read_metrics(path: str | Path) -> list[dict[str, Any]]:
@@ -83,6 +87,7 @@ def make_figures(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     figures: dict[str, Any] = {}
 
@@ -91,22 +96,28 @@ def make_figures(rows: list[dict[str, Any]]) -> dict[str, Any]:
     _line(axes[1], rows, "train/mean_episode_length", "mean episode length (steps)")
     figures["returns"] = fig
 
-    fig, axes = plt.subplots(5, 3, figsize=(13, 14))
-    for ax, key in zip(axes.flat, REWARD_KEYS):
-        _line(ax, rows, f"reward/{key}", key)
-    fig.suptitle("reward components: mean per transition")
+    fig, ax = plt.subplots(figsize=(12, 6))
+    colours = [plt.get_cmap("tab20")(i) for i in range(20)]
+    for i, key in enumerate(REWARD_KEYS):
+        xs, ys = series(rows, f"reward/{key}")
+        if xs:
+            ax.plot(xs, ys, label=key, color=colours[i % len(colours)],
+                    linestyle="-" if i < 10 else "--", marker="." if len(xs) < 50 else None)
+    ax.set_yscale("symlog", linthresh=SYMLOG_LINEAR_WITHIN)
+    ax.axhline(0.0, color="black", linewidth=0.5)
+    ax.set_title("reward components: mean per transition (symlog: linear within "
+                 f"+-{SYMLOG_LINEAR_WITHIN:g})", fontsize=10)
+    ax.set_xlabel("env steps")
+    ax.grid(alpha=0.3)
+    if ax.lines:
+        ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=8)
     figures["reward_components"] = fig
 
-    fig, ax = plt.subplots(figsize=(8, 4))
-    xs = [int(row["step"]) for row in rows if all(k in row for k in ACTION_METRIC_KEYS)]
-    stacks = [[float(row[k]) for row in rows if all(k in row for k in ACTION_METRIC_KEYS)]
-              for k in ACTION_METRIC_KEYS]
-    if xs:
-        ax.stackplot(xs, *stacks, labels=[k.split("/")[1] for k in ACTION_METRIC_KEYS], alpha=0.8)
-        ax.legend(loc="upper right", fontsize=8)
-    ax.set_ylim(0, 1)
-    ax.set_title("action fractions")
-    ax.set_xlabel("env steps")
+    fig, axes = plt.subplots(1, len(ACTION_METRIC_KEYS), figsize=(15, 4))
+    for ax, key in zip(axes, ACTION_METRIC_KEYS):
+        _line(ax, rows, key, f"{key.split('/')[1]} (share of sampled actions)")
+        ax.yaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0))
+    fig.suptitle("action shares: one scale per panel")
     figures["actions"] = fig
 
     fig, ax = plt.subplots(figsize=(8, 4))
@@ -115,13 +126,15 @@ def make_figures(rows: list[dict[str, Any]]) -> dict[str, Any]:
     figures["highest_stage"] = fig
 
     fig, axes = plt.subplots(1, 3, figsize=(15, 4))
-    _line(axes[0], rows, "train/approx_kl", "approx_kl (healthy 0.01-0.06, alarm > 0.08)")
+    _line(axes[0], rows, "train/approx_kl",
+          f"approx_kl (healthy < {KL_HEALTHY[1]:g}, alarm > {KL_ALARM:g})")
     axes[0].axhspan(*KL_HEALTHY, color="green", alpha=0.15, label="healthy")
     axes[0].axhline(KL_ALARM, color="red", linestyle="--", label="alarm")
     _line(axes[1], rows, "train/clip_frac", "clip_frac (healthy < 0.30)")
     axes[1].axhspan(0.0, CLIP_FRAC_MAX, color="green", alpha=0.15, label="healthy")
-    _line(axes[2], rows, "train/entropy", "entropy (healthy > 1.0; ln 28 = 3.33 uniform)")
-    axes[2].axhspan(ENTROPY_MIN, math.log(28), color="green", alpha=0.15, label="healthy")
+    _line(axes[2], rows, "train/entropy",
+          f"entropy of the masked policy (healthy > {ENTROPY_HEALTHY[0]:g}; ln 28 = 3.33 uniform)")
+    axes[2].axhspan(*ENTROPY_HEALTHY, color="green", alpha=0.15, label="healthy")
     for ax in axes:
         ax.legend(fontsize=7)
     figures["ppo_health"] = fig
@@ -145,17 +158,26 @@ def write_figures(run_dir: str | Path, out: str | Path | None = None) -> list[Pa
     return written
 
 
+def build_parser() -> ArgumentParser:
+    """The command line; ``--help`` lists every figure and what it shows."""
+    import argparse
+
+    head, figures = __doc__.replace("``", "").split("\n\n", 2)[1:]  # plain text, no rst quotes
+    return ArgumentParser(
+        prog=PROG, description=head, epilog="figures:\n" + figures,
+        formatter_class=argparse.RawDescriptionHelpFormatter, allow_abbrev=False,
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[1],
-                                     allow_abbrev=False)
+    parser = build_parser()
     parser.add_argument("run_dir", metavar="RUN_DIR", help="run folder holding metrics.jsonl")
     parser.add_argument("--out", metavar="DIR", help="where to write the PNGs (default: RUN_DIR/plots)")
     args = parser.parse_args(argv)
     try:
         written = write_figures(args.run_dir, args.out)
-    except ValueError as error:
-        print(f"{PROG}: error: {error}", file=sys.stderr)
-        return 2
+    except (ValueError, OSError) as error:  # no/bad metrics, an unwritable --out
+        return report(PROG, error)
     for path in written:
         print(f"written: {path}")
     return 0

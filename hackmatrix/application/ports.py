@@ -40,6 +40,18 @@ class ResumableLogger(Protocol):
 
 
 @runtime_checkable
+class DroppingLogger(Protocol):
+    """A tracker that may give up mid-run (optional extension of MetricsLogger).
+
+    ``dropped()`` names the trackers that failed for good so far (in the order they
+    stopped); the training use case notes after which update each stopped, for the
+    run's final summary.
+    """
+
+    def dropped(self) -> list[str]: ...
+
+
+@runtime_checkable
 class ConfigSource(Protocol):
     """Yields a validated TrainConfig."""
 

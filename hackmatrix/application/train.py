@@ -6,7 +6,8 @@ cosmicpython's entry points call ``bootstrap``). ``--help`` lists every option.
 
 Ctrl-C (SIGINT) or SIGTERM stops training after the current chunk, saves a
 checkpoint and exits with status 128 + the signal number (130 for Ctrl-C);
-``--resume latest`` continues. Training that diverges (a NaN/inf loss or
+``--resume latest`` continues. A second Ctrl-C aborts at once, without saving: one
+line, status 130. Training that diverges (a NaN/inf loss or
 parameter) exits with status 1 and a message naming the update.
 
 Expected failures print one line ``<prog>: error: <message>`` and exit with status 2,
@@ -18,7 +19,6 @@ checkpoint save failing mid-run (earlier checkpoints and logged metrics are kept
 
 from __future__ import annotations
 
-import logging
 import signal
 import sys
 from collections.abc import Sequence
@@ -28,16 +28,25 @@ PROG = "python -m hackmatrix.application.train"
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one training job configured from flags, ``HACKMATRIX_*`` env vars and a file."""
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:  # a second Ctrl-C, or one before training started
+        print(f"{PROG}: aborted by Ctrl-C (nothing saved after the last checkpoint)",
+              file=sys.stderr)
+        return 128 + int(signal.SIGINT)
+
+
+def _main(argv: Sequence[str] | None) -> int:
     from hackmatrix.application.errors import TrackerStartError, report
     from hackmatrix.application.sharding import check_batch_fits
     from hackmatrix.application.use_cases import NonFiniteTrainingError
-    from hackmatrix.containers import create_container, start_training
+    from hackmatrix.containers import configure_console, create_container, start_training
 
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         container = create_container(argv)  # bad settings: one line, exit 2
     except SystemExit as stop:  # also --help (0): main() returns the status
         return stop.code if isinstance(stop.code, int) else 2
+    configure_console(container)  # before any tracker SDK is imported
     # First: jax.distributed (multi-host) must start before any other JAX call.
     runtime = container.jax_runtime()
     try:
@@ -62,6 +71,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except (ValueError, OSError) as error:  # e.g. a full disk at a save: earlier ones are kept
         return report(PROG, error)
+    stopped_early = ", ".join(
+        f"{name} after update {update}" for name, update in result.trackers_stopped.items()
+    )
     if result.interrupted_by is not None:
         where = result.checkpoints[-1] if result.checkpoints else result.resumed_from
         message = (
@@ -75,12 +87,21 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"; checkpoint: {where}\n"
                 f"continue with: python -m hackmatrix.application.train --resume {where}"
             )
+        if stopped_early:
+            message += f"\ntrackers that stopped early: {stopped_early}"
         print(message, file=sys.stderr)
         return 128 + int(signal.Signals[result.interrupted_by])
     if result.checkpoints:
         print(f"checkpoint: {result.checkpoints[-1]}")
+    if stopped_early:
+        print(
+            f"trackers that stopped early: {stopped_early} (of {result.num_updates}); "
+            "the others hold every update"
+        )
     return 0
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    status = main()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a Ctrl-C while exiting: no traceback
+    raise SystemExit(status)

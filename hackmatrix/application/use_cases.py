@@ -26,7 +26,12 @@ from hackmatrix.application.evaluation import (
     summarize_detailed,
 )
 from hackmatrix.application.metrics import PPO_METRIC_KEYS, host_records
-from hackmatrix.application.ports import CheckpointStore, MetricsLogger, ResumableLogger
+from hackmatrix.application.ports import (
+    CheckpointStore,
+    DroppingLogger,
+    MetricsLogger,
+    ResumableLogger,
+)
 from hackmatrix.application.ppo import (
     RunnerState,
     init_runner_state,
@@ -68,9 +73,17 @@ class TrainResult:
     runner: Any = None  # final RunnerState (device arrays), e.g. for in-progress episode stats
     interrupted_by: str | None = None  # "SIGINT"/"SIGTERM" when a signal stopped the run
     resumed_from: str | None = None  # checkpoint the run continued from
+    # Trackers that failed for good mid-run -> the last update they recorded.
+    trackers_stopped: dict[str, int] = dataclasses.field(default_factory=dict)
 
 
 _COMPILED: dict[tuple[Any, ...], Any] = {}
+# A compiled call runs up to log_interval updates; the loop asks for fewer when updates
+# are slow, so that progress shows about this often (every update, when one takes longer).
+PROGRESS_SECONDS = 1.0
+# Measured on the 2-core CPU: the default network's chunk ~65 s (docs/performance.md),
+# the whole start-up 3 min at load average 15; the tests' tiny networks 10-35 s.
+COMPILE_HINT = "about a minute on a 2-core CPU for the default network, several when it is busy"
 
 
 def _program_key(cfg: TrainConfig, env: Any, mesh: Any = None) -> tuple[Any, ...]:
@@ -167,6 +180,12 @@ class TrainPolicy:
       is_primary: False on the processes other than 0 of a multi-process run: they
         train in lockstep but neither log nor write checkpoints (process 0's decisions
         to save or stop are shared with them).
+      run_settings: logged with the config (e.g. ``{"logger": "stdout,mlflow"}``).
+      compilation_cache: the persistent compilation cache's folder (None: off), named
+        in the notice printed before compiling.
+
+    Console notices go to the ``hackmatrix.train`` logger at INFO: the compile (before
+    and after), the resume point and each checkpoint.
     """
 
     def __init__(
@@ -181,6 +200,8 @@ class TrainPolicy:
         before_chunk: Callable[[int, RunnerState], RunnerState] | None = None,
         mesh: Any = None,
         is_primary: bool = True,
+        run_settings: Mapping[str, object] | None = None,
+        compilation_cache: str | None = None,
     ):
         if resume_from is not None and checkpoints is None:
             raise ValueError(f"resume_from={resume_from!r} needs a checkpoint store")
@@ -195,11 +216,15 @@ class TrainPolicy:
             mesh = None  # one device: the unsharded program (no shard_map wrappers)
         self.mesh = mesh
         self.is_primary = is_primary
+        self.run_settings = dict(run_settings or {})
+        self.compilation_cache = compilation_cache
 
     def run(self) -> TrainResult:
         """Train up to the config's budget; always closes the logger."""
         try:
-            self.logger.log_config(self.config.to_dict())
+            # The values as trained: num_minibatches/update_epochs/total_timesteps resolved.
+            cfg = self.config.auto_scale_for_batch_size()
+            self.logger.log_config({**cfg.to_dict(), **cfg.derived(), **self.run_settings})
             if not self.handle_signals:
                 return self._train(_StopFlag())
             with _StopFlag() as stop:
@@ -235,6 +260,8 @@ class TrainPolicy:
     # ---- training loop ------------------------------------------------------------
     def _train(self, stop: _StopFlag) -> TrainResult:
         cfg = self.config.auto_scale_for_batch_size()
+        # A cold start compiles the games' set-up, then the chunk: silent for minutes.
+        compile_started = self._announce_compile()
         if self.mesh is not None:
             sharding.check_batch_fits(cfg.num_envs, self.mesh, cfg.minibatch_size)
         env = make_env(cfg, self.env_params)
@@ -242,8 +269,8 @@ class TrainPolicy:
         done_updates, env_steps, resumed_from = 0, 0, None
         if self.resume_from is not None:
             runner, done_updates, env_steps, resumed_from = self._resume(cfg, runner)
-            _log.info("resumed from %s at update %d (%d env steps)",
-                      resumed_from, done_updates, env_steps)
+            self._notice("resumed from %s at update %d (%d env steps)",
+                         resumed_from, done_updates, env_steps)
         if self.mesh is not None:
             runner = sharding.place_runner(runner, self.mesh)
         # Updates left in the env-step budget (equals num_updates - done at an unchanged batch).
@@ -251,14 +278,18 @@ class TrainPolicy:
         start = time.perf_counter()
         compiled = _compiled_chunk(cfg, env, runner, self.mesh) if remaining else None
         compile_seconds = time.perf_counter() - start
+        self._notice("compiled in %.1f s; training", time.perf_counter() - compile_started)
         total_updates = done_updates + remaining
         train_seconds = 0.0
         last_record: dict[str, float] = {}
         saved: list[str] = []
         last_save_update, last_save_time = done_updates, time.perf_counter()
         stopping = False
+        stopped: dict[str, int] = {}
+        seconds_per_update: float | None = None  # of the last chunk; None: no chunk yet
         while done_updates < total_updates and not stopping:
             n = min(cfg.log_interval, total_updates - done_updates)
+            n = min(n, _updates_for_progress(seconds_per_update, done_updates, cfg.log_interval))
             if cfg.eval_interval:  # a chunk ends on every evaluation update
                 n = min(n, cfg.eval_interval - done_updates % cfg.eval_interval)
             if self.before_chunk is not None:
@@ -268,6 +299,7 @@ class TrainPolicy:
             metrics, params_finite = jax.device_get((metrics, _tree_is_finite(runner.params)))
             elapsed = time.perf_counter() - start
             train_seconds += elapsed
+            seconds_per_update = elapsed / n
             records = host_records(
                 metrics, n, first_update=done_updates, batch_size=cfg.batch_size,
                 steps_per_second=n * cfg.batch_size / max(elapsed, 1e-9),
@@ -282,8 +314,11 @@ class TrainPolicy:
                 records[-1][1].update(evaluation_metrics(cfg, env, runner.params))
                 if self.is_primary:
                     replay = evaluation_replay(cfg, env, runner.params, records[-1][0])
-            for step, record in records[: n if bad is None else bad] if self.is_primary else ():
+            for i, (step, record) in enumerate(records[: n if bad is None else bad]
+                                               if self.is_primary else ()):
                 self.logger.log_metrics(record, step=step)
+                for name in _dropped(self.logger):  # the update it failed at is lost
+                    stopped.setdefault(name, done_updates + i)
             if replay is not None:  # after its step's metrics (wandb adds it to that row)
                 self.logger.log_html(REPLAY_NAME, replay, step=records[-1][0])
             if bad is not None:
@@ -313,7 +348,24 @@ class TrainPolicy:
             # A secondary process stopped by process 0's signal reports SIGTERM.
             interrupted_by=stop.signal_name or ("SIGTERM" if stopping else None),
             resumed_from=resumed_from,
+            trackers_stopped=stopped,
         )
+
+    def _announce_compile(self) -> float:
+        """Say that compiling starts, how long it usually takes and what the cache does;
+        returns the time it started."""
+        cache = (
+            f"the compilation cache ({self.compilation_cache}) makes the next run with "
+            "these settings start in seconds" if self.compilation_cache
+            else "the compilation cache is off: every run compiles again"
+        )
+        self._notice("compiling the training program (%s; %s) ...", COMPILE_HINT, cache)
+        return time.perf_counter()
+
+    def _notice(self, message: str, *args: object) -> None:
+        """A console notice (INFO), from process 0 only: the others train silently."""
+        if self.is_primary:
+            _log.info(message, *args)
 
     def _fail_non_finite(
         self, metrics: Mapping[str, np.ndarray], bad: int, done_updates: int, saved: list[str]
@@ -463,6 +515,20 @@ def _first_non_finite(metrics: Mapping[str, np.ndarray], n: int, params_finite: 
             if key in metrics and not np.isfinite(np.asarray(metrics[key])[i]):
                 return i
     return None if params_finite else n - 1
+
+
+def _updates_for_progress(seconds_per_update: float | None, done: int, log_interval: int) -> int:
+    """Updates for the next compiled call: one first (progress right after the compile),
+    then enough for about PROGRESS_SECONDS, cut at the next multiple of log_interval
+    (so fast runs keep the chunk boundaries of log_interval)."""
+    if seconds_per_update is None:
+        return 1
+    wanted = max(1, int(PROGRESS_SECONDS / max(seconds_per_update, 1e-9)))
+    return min(wanted, log_interval - done % log_interval)
+
+
+def _dropped(logger: MetricsLogger) -> list[str]:
+    return logger.dropped() if isinstance(logger, DroppingLogger) else []
 
 
 def _run_ids(logger: MetricsLogger) -> dict[str, str]:

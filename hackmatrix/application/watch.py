@@ -9,6 +9,9 @@ a text file, ``--html FILE`` writes the game as one self-contained web page (a s
 and play/pause over the boards, the action, its probability and the reward breakdown
 per step; see ``hackmatrix.application.html_replay``), ``--scenario FILE.json`` starts
 from a scenario (format: ``docs/rules.md`` Part I §9.1) instead of a generated game.
+On a terminal each frame replaces the last (ANSI clear); piped or recorded, frames
+follow each other. The last line sums the game up: total return, length, highest
+stage and how it ended.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import argparse
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +29,8 @@ import jax
 from hackmatrix.application.checkpointing import policy_from_checkpoint
 from hackmatrix.application.config import TrainConfig
 from hackmatrix.application.env_wrapper import HackMatrixEnv
-from hackmatrix.application.errors import ArgumentParser, report
+from hackmatrix.application.errors import ArgumentParser, add_compilation_cache_option, report
+from hackmatrix.application.evaluation import end_name
 from hackmatrix.application.html_replay import ReplayStep, render_html, write_html
 from hackmatrix.application.network import make_network
 from hackmatrix.application.render import render_frame
@@ -35,6 +40,17 @@ from hackmatrix.domain.state import EnvParams
 
 PROG = "python -m hackmatrix.application.watch"
 DEFAULT_MAX_STEPS = 500
+CLEAR_SCREEN = "\x1b[H\x1b[2J"  # cursor home, erase the screen
+# Measured on the 2-core CPU at load average 15: 76 s from an empty compilation cache,
+# 22 s the second time (both with Python's start-up).
+COMPILE_NOTICE = ("compiling the policy and the game (about a minute on a busy 2-core CPU the "
+                  "first time; the compilation cache makes the next start several times faster) ...")
+
+
+@partial(jax.jit, static_argnums=(1,))
+def _reset(key: jax.Array, env: HackMatrixEnv) -> Any:
+    # Jitted: run op by op, a reset took ~25 s on a busy 2-core CPU, every start.
+    return env.engine.reset(key, env.params)[0]
 
 
 def episode(
@@ -47,7 +63,7 @@ def episode(
     network = make_network(config.network, config.hidden_dim, config.num_layers)
     key = jax.random.PRNGKey(seed)
     key, k_reset = jax.random.split(key)
-    state = env.engine.reset(k_reset, env.params)[0] if start is None else start
+    state = _reset(k_reset, env) if start is None else start
     return moves(network, params, env, state, key, greedy=greedy, max_steps=max_steps)
 
 
@@ -63,13 +79,44 @@ def play(
     params: Any, config: TrainConfig, *, seed: int = 0, greedy: bool = False,
     start: Any = None, max_steps: int = DEFAULT_MAX_STEPS,
 ) -> Iterator[str]:
-    """Yield the frames of one episode: the start, then one per step."""
-    move = None
+    """Yield the frames of one episode: the start, then one per step, then the summary
+    (``summary_line``)."""
+    summary = Summary()
     for state, move in episode(params, config, seed=seed, greedy=greedy, start=start,
                                max_steps=max_steps):
+        summary.add(state, move)
         yield frame_text(state, move)
-    if move is None or not move.done:
-        yield f"stopped after --max-steps {max_steps} steps\n"
+    yield from summary.closing_lines(max_steps)
+
+
+class Summary:
+    """Return, length and highest stage of the game so far, and how it ended."""
+
+    def __init__(self) -> None:
+        self.total, self.length, self.stage = 0.0, 0, 0
+        self.end: str | None = None
+
+    def add(self, state: Any, move: Move | None) -> None:
+        self.stage = max(self.stage, int(state.stage))
+        if move is None:
+            return
+        self.total += move.reward
+        self.length = move.step
+        if move.done:
+            self.end = end_name(state, move.breakdown["victory"] > 0).replace("_", " ")
+
+    def closing_lines(self, max_steps: int) -> list[str]:
+        if self.end is not None:
+            return [summary_line(self.total, self.length, self.stage, self.end)]
+        return [f"stopped after --max-steps {max_steps} steps\n",
+                summary_line(self.total, self.length, self.stage,
+                             f"still running at --max-steps {max_steps}")]
+
+
+def summary_line(total: float, length: int, stage: int, end: str) -> str:
+    """``game over: return +1.234 in 57 steps, highest stage 3, ended: killed by daemon``."""
+    return (f"game over: return {total:+.3f} in {length} steps, highest stage {stage}, "
+            f"ended: {end}\n")
 
 
 def _nonnegative(text: str) -> float:
@@ -98,7 +145,9 @@ def _int_at_least(minimum: int) -> Callable[[str], int]:
 def build_parser() -> ArgumentParser:
     parser = ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[1],
                                      allow_abbrev=False)
-    parser.add_argument("checkpoint", metavar="CHECKPOINT", help="checkpoint file (ckpt-*.msgpack)")
+    parser.add_argument("checkpoint", metavar="CHECKPOINT",
+                        help="checkpoint file (ckpt-*.msgpack), a run or checkpoint folder (its "
+                        "newest checkpoint), or 'latest' (the newest under runs/)")
     parser.add_argument("--seed", type=_int_at_least(0), default=0,
                         help="seed of the game and of the sampled actions (default: 0)")
     parser.add_argument("--delay", type=_nonnegative, default=0.0, metavar="SEC",
@@ -112,6 +161,7 @@ def build_parser() -> ArgumentParser:
                         help="take the most probable valid action instead of sampling")
     parser.add_argument("--max-steps", type=_int_at_least(1), default=DEFAULT_MAX_STEPS,
                         help=f"stop after this many steps (default: {DEFAULT_MAX_STEPS})")
+    add_compilation_cache_option(parser)
     return parser
 
 
@@ -145,24 +195,27 @@ def run(payload: Mapping[str, Any], metadata: Mapping[str, Any], origin: str,
     start = load_scenario(args.scenario, config) if args.scenario else None
     if args.html:
         check_html_target(args.html)
+    print(COMPILE_NOTICE, file=sys.stderr, flush=True)
+    redraw = out.isatty()
     frames: list[str] = []
     replay: list[ReplayStep] = []
 
-    def show(frame: str) -> None:
-        out.write(frame + "\n")
+    def show(frame: str, is_frame: bool = True) -> None:
+        out.write((CLEAR_SCREEN if redraw and is_frame else "") + frame + "\n")
         out.flush()
         frames.append(frame)
         if args.delay:
             time.sleep(args.delay)
 
-    move = None
+    summary = Summary()
     for state, move in episode(params, config, seed=args.seed, greedy=args.greedy, start=start,
                                max_steps=args.max_steps):
+        summary.add(state, move)
         show(frame_text(state, move))
         if args.html:
             replay.append(replay_step(state, move))
-    if move is None or not move.done:
-        show(f"stopped after --max-steps {args.max_steps} steps\n")
+    for line in summary.closing_lines(args.max_steps):
+        show(line, is_frame=False)
     if args.record:
         Path(args.record).write_text("\n".join(frames), encoding="utf-8")
         out.write(f"recorded {len(frames)} frames to {args.record}\n")
@@ -175,13 +228,14 @@ def run(payload: Mapping[str, Any], metadata: Mapping[str, Any], origin: str,
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from hackmatrix.containers import default_jax_runtime, load_checkpoint
+    from hackmatrix.containers import default_jax_runtime, find_checkpoint, load_checkpoint
 
     args = build_parser().parse_args(argv)
-    default_jax_runtime()
+    default_jax_runtime(args.compilation_cache_dir)
     try:
-        payload, metadata = load_checkpoint(args.checkpoint)
-        return run(payload, metadata, args.checkpoint, args)
+        path = find_checkpoint(args.checkpoint)
+        payload, metadata = load_checkpoint(path)
+        return run(payload, metadata, path, args)
     except (ValueError, OSError) as error:  # bad checkpoint/scenario, unwritable output
         return report(PROG, error)
 

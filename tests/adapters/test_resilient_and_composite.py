@@ -38,6 +38,18 @@ def test_a_tracker_failing_past_its_retries_is_dropped_with_one_warning(caplog):
     assert [step for step, _ in flaky.records] == [1]
     assert flaky.closed == 0  # a dropped tracker is not touched again
     assert len(_warnings(caplog)) == 1
+    message = _warnings(caplog)[0].getMessage()
+    assert "flaky tracker failed in log_metrics(step=2)" in message and "dropped" in message
+    assert logger.dropped() == ["flaky"]
+
+
+def test_a_composite_names_its_dropped_trackers():
+    healthy = ResilientLogger(RecordingLogger(), name="rec")
+    broken = ResilientLogger(FlakyLogger(failing_calls={1, 2}), name="flaky", retries=1, backoff_s=0)
+    composite = CompositeLogger([healthy, broken])
+    assert composite.dropped() == []
+    composite.log_metrics({"a/b": 1.0}, 1)
+    assert composite.dropped() == ["flaky"]
 
 
 def test_close_errors_are_swallowed_with_a_warning(caplog):

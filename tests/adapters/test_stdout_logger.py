@@ -25,6 +25,17 @@ def test_every_update_is_one_json_line_with_step_and_all_metrics(tmp_path):
     assert set(REWARD_METRICS) <= set(rows[0])
 
 
+def test_a_resumed_run_counts_updates_on_from_the_checkpoint(tmp_path):
+    out = io.StringIO()
+    logger = StdoutLogger(tmp_path, total_timesteps=4000, table_every=0, stream=out,
+                          resume_step=3000, resume_update=3)
+    logger.log_metrics({"train/steps_per_second": 500.0}, step=4000)
+    logger.close()
+    lines = out.getvalue().splitlines()
+    assert lines[0].startswith("update 4 | env steps 4,000/4,000")
+    assert lines[-1] == f"done: 1 update logged to {tmp_path / 'metrics.jsonl'} (update 4)"
+
+
 def test_json_line_is_on_disk_before_close(tmp_path):
     logger = StdoutLogger(tmp_path, stream=io.StringIO())
     logger.log_metrics({"train/pg_loss": 1.5}, step=7)

@@ -112,6 +112,49 @@ def test_watch_renders_the_scenario_then_every_step(watched):
     assert all(" (p=" in line for line in actions)
     assert all("step_penalty -0.010" in line for line in rewards)
     assert episode_over or "stopped after --max-steps 3 steps" in text
+    assert "\x1b[" not in text  # not a terminal: frames follow each other, no clearing
+    summary = [line for line in text.splitlines() if line.startswith("game over: ")][-1]
+    assert summary.startswith("game over: return ") and ", highest stage " in summary
+    ended = summary.split("ended: ")[1]
+    assert ended in [n.replace("_", " ") for n in END_NAMES] + ["still running at --max-steps 3"]
+
+
+def test_evaluate_and_watch_take_a_run_folder_and_latest_like_resume(checkpoint, tmp_path,
+                                                                     monkeypatch, capsys):
+    run = tmp_path / "runs" / "20260101-000000"
+    (run / "checkpoints").mkdir(parents=True)
+    copy = run / "checkpoints" / Path(checkpoint).name
+    copy.write_bytes(Path(checkpoint).read_bytes())
+    monkeypatch.chdir(tmp_path)
+    cache = ["--compilation-cache-dir", "none"]  # accepted; "none" leaves this process's cache alone
+    assert watch.main([str(run), "--scenario", str(SCENARIO), "--max-steps", "1", *cache]) == 0
+    out, err = capsys.readouterr()
+    assert out.startswith("=== start ===") and "compiling the policy and the game" in err
+    assert evaluate.main(["latest", *EVAL, "--greedy", *cache]) == 0
+    assert capsys.readouterr().out.startswith(
+        f"{copy.relative_to(tmp_path)} (update 5, 640 env steps)")
+    assert evaluate.main([str(tmp_path / "nothing-here"), *cache]) == 2
+    assert capsys.readouterr().err == (
+        "python -m hackmatrix.application.evaluate: error: "
+        f"CHECKPOINT '{tmp_path / 'nothing-here'}': no such checkpoint file or folder\n")
+
+
+def test_watch_redraws_in_place_on_a_terminal(checkpoint):
+    import io
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    args = watch.build_parser().parse_args([checkpoint, "--scenario", str(SCENARIO),
+                                            "--max-steps", "2", "--greedy"])
+    from hackmatrix.containers import load_checkpoint
+
+    screen = Terminal()
+    assert watch.run(*load_checkpoint(checkpoint), checkpoint, args, out=screen) == 0
+    frames = screen.getvalue().split(watch.CLEAR_SCREEN)
+    assert frames[0] == "" and frames[1].startswith("=== start ===")
+    assert [line for line in frames[-1].splitlines() if line][-1].startswith("game over: return ")
 
 
 def test_watch_record_holds_the_printed_frames(watched):

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from hackmatrix.application.plot import FIGURES, main, make_figures, read_metrics
+from hackmatrix.application.plot import FIGURES, KL_ALARM, main, make_figures, read_metrics
 from hackmatrix.domain.constants import REWARD_KEYS
 
 
@@ -51,18 +51,48 @@ def test_figures_have_the_expected_panels_and_data(run_dir):
 
     figures = make_figures(read_metrics(run_dir / "metrics.jsonl"))
     assert {name: len(fig.axes) for name, fig in figures.items()} == {
-        "returns": 2, "reward_components": 15, "actions": 1, "highest_stage": 1, "ppo_health": 3,
+        "returns": 2, "reward_components": 1, "actions": 3, "highest_stage": 1, "ppo_health": 3,
     }
     returns_ax = figures["returns"].axes[0]
     assert list(returns_ax.lines[0].get_xdata()) == [64, 128, 192]  # only rows with episodes
-    assert [ax.get_title() for ax in figures["reward_components"].axes] == list(REWARD_KEYS)
+    # One shared symlog scale for the 15 components, one line each.
+    (components,) = figures["reward_components"].axes
+    assert components.get_yscale() == "symlog"
+    assert [line.get_label() for line in components.lines[:15]] == list(REWARD_KEYS)
+    # One panel per action kind, each on its own scale: 2 % of siphons is readable.
+    move, siphon, program = figures["actions"].axes
+    assert list(siphon.lines[0].get_ydata()) == pytest.approx([0.2] * 6)
+    assert siphon.get_ylim()[1] < 0.5 and move.get_ylim()[0] > 0.5
     kl, clip, entropy = figures["ppo_health"].axes
     assert list(kl.lines[0].get_ydata()) == pytest.approx([0.01 * i for i in range(1, 7)])
-    assert [line.get_ydata()[0] for line in kl.lines[1:]] == [0.08]  # the alarm line
+    assert [line.get_ydata()[0] for line in kl.lines[1:]] == [KL_ALARM]  # the alarm line
     bands = [p.get_extents() for p in kl.patches + clip.patches + entropy.patches]
     assert len(bands) == 3  # healthy ranges shaded on each panel
     for fig in figures.values():
         plt.close(fig)
+
+
+def test_help_lists_every_figure(capsys):
+    with pytest.raises(SystemExit) as stop:
+        main(["--help"])
+    assert stop.value.code == 0
+    text = capsys.readouterr().out
+    for name in FIGURES:
+        assert f"{name}.png" in text, name
+    assert "--out DIR" in text and "symlog" in text
+
+
+def test_bad_arguments_and_an_unwritable_out_give_one_line_and_exit_2(run_dir, tmp_path, capsys):
+    with pytest.raises(SystemExit) as stop:
+        main([str(run_dir), "--bogus"])
+    assert stop.value.code == 2
+    assert capsys.readouterr().err == (
+        "python -m hackmatrix.application.plot: error: unrecognized arguments: --bogus\n")
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    assert main([str(run_dir), "--out", str(blocker / "figs")]) == 2
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and str(blocker) in err
 
 
 def test_missing_or_bad_metrics_exit_2_naming_the_file(tmp_path, capsys):

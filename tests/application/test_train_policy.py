@@ -34,13 +34,26 @@ EPISODE_KEYS = {"train/mean_episode_return", "train/mean_episode_length",
 
 def test_logger_gets_config_then_one_record_per_update_then_close(training_run, tiny_config):
     _, logger, _ = training_run
-    assert logger.calls[0] == ("log_config", tiny_config.to_dict())
+    resolved = tiny_config.auto_scale_for_batch_size()
+    # The values as trained: auto-scaled num_minibatches/update_epochs and the derived sizes.
+    assert logger.calls[0] == ("log_config", {**resolved.to_dict(), **resolved.derived()})
+    assert logger.calls[0][1]["num_minibatches"] == resolved.resolved_num_minibatches is not None
     assert logger.calls[-1] == ("close", None)
     assert logger.closed == 1
     assert logger.pages == []  # no evaluation (eval_interval 0): no replay either
-    # 5 updates (chunks of 2, 2, 1), each at the env steps consumed including itself.
+    # 5 updates (chunks of 1, 1, 2, 1: see below), each at the env steps consumed including itself.
     assert [step for step, _ in logger.records] == [BATCH * i for i in range(1, 6)]
     assert [r["train/update_step"] for _, r in logger.records] == [1.0, 2.0, 3.0, 4.0, 5.0]
+
+
+def test_chunks_start_with_one_update_then_run_about_a_second_up_to_log_interval():
+    from hackmatrix.application.use_cases import PROGRESS_SECONDS, _updates_for_progress
+
+    assert _updates_for_progress(None, 0, 10) == 1  # first progress line right after compiling
+    assert _updates_for_progress(3.0, 1, 10) == 1  # slow updates: one progress line each
+    assert _updates_for_progress(PROGRESS_SECONDS / 4, 1, 10) == 4
+    assert _updates_for_progress(0.001, 1, 10) == 9  # fast: up to the next multiple of 10
+    assert _updates_for_progress(0.001, 10, 10) == 10
 
 
 def test_every_record_has_every_key_as_a_finite_python_float(training_run):

@@ -239,3 +239,44 @@ def test_no_tracker_able_to_start_exits_2_in_one_line_leaving_nothing(
         assert message == ("no tracker could start: could not start the stdout tracker: "
                            f"[Errno {errno.EIO}] {os.strerror(errno.EIO)}; {mlflow}")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_tracker_failing_for_good_mid_run_is_named_in_the_last_line(tmp_path, monkeypatch, capsys):
+    real = MlflowLogger.log_metrics
+
+    def dies_after_the_first_update(self, metrics, step):
+        if step > B:
+            raise ConnectionError("tracking server went away")
+        real(self, metrics, step)
+
+    monkeypatch.setattr(MlflowLogger, "log_metrics", dies_after_the_first_update)
+    code = main([*TINY, "--total-timesteps", str(3 * B), "--run-dir", "run",
+                 "--logger", "stdout,mlflow"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    dropped = [line for line in err.splitlines() if "dropped" in line]
+    assert len(dropped) == 1 and dropped[0].startswith(
+        "WARNING hackmatrix.tracking: mlflow tracker failed in log_metrics(step=128)")
+    assert out.splitlines()[-1] == (
+        "trackers that stopped early: mlflow after update 1 (of 3); the others hold every update")
+    # Third-party INFO (mlflow creating its tables) stays off the console without --verbose.
+    assert "INFO" not in err and "mlflow.store" not in err
+    # The logged params are the values as trained, with the tracker choice.
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert (config["num_minibatches"], config["update_epochs"], config["logger"]) == (4, 4, "stdout,mlflow")
+    assert config["minibatch_size"] == B // 4
+
+
+# ---- console -------------------------------------------------------------------------
+
+
+def test_a_resumed_run_counts_its_updates_from_the_checkpoint(run_copy, capsys):
+    assert main(["--resume", str(run_copy), "--total-timesteps", str(5 * B)]) == 0
+    out = capsys.readouterr().out
+    latest = run_copy / "checkpoints" / checkpoint_name(3 * B)
+    assert f"resumed from {latest} at update 3 ({3 * B} env steps)" in out
+    assert "compiling the training program (about a minute" in out and "compiled in " in out
+    assert "compilation cache" in out.split("compiling the training program", 1)[1].splitlines()[0]
+    progress = [line.split(" |")[0] for line in out.splitlines() if line.startswith("update ")]
+    assert progress == ["update 4", "update 5"]  # one line per update, counted on from 3
+    assert f"done: 2 updates logged to {run_copy / 'metrics.jsonl'} (updates 4-5)" in out

@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -101,6 +102,12 @@ def test_each_run_reports_its_devices(runs):
     first, second = runs["two"][1]
     assert "devices: 4 x cpu across 2 process(es), 2 envs each" in first
     assert "devices:" not in second  # process 1 neither prints nor logs
+    assert "compiling the training program" in first and "compiling" not in second
+    # jax.distributed's and gloo's INFO lines stay off the console (no --verbose).
+    for output in (first, second):
+        chatter = [line for line in output.splitlines()
+                   if line.startswith("INFO") or re.match(r"I\d{4} ", line)]  # absl's C++ format
+        assert not chatter, output
 
 
 @pytest.mark.parametrize("name", ["four", "two"])

@@ -63,6 +63,8 @@ def test_a_failing_tracker_never_stops_training(reference, healthy_calls, caplog
     assert result.num_updates == ref_result.num_updates == 3
     assert broken.is_dropped
     assert sum("broken tracker failed" in r.getMessage() for r in caplog.records) == 1  # one warning
+    # Raising on every call: dropped at log_config, before any update; else after update 1.
+    assert result.trackers_stopped == {"broken": 0 if healthy_calls == 0 else 1}
     # The healthy tracker saw the whole run, and training was not perturbed.
     assert [s for s, _ in good.records] == [s for s, _ in ref_logger.records]
     assert good.closed == 1

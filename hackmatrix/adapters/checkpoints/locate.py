@@ -48,15 +48,19 @@ def checkpoint_directory(run_dir: str | Path | None, checkpoint_dir: str) -> Pat
 
 
 def locate_checkpoint(
-    spec: str, run_dir: str | None, checkpoint_dir: str, run_root: str | Path = RUN_ROOT
+    spec: str, run_dir: str | None, checkpoint_dir: str, run_root: str | Path = RUN_ROOT,
+    option: str = "--resume",
 ) -> Path:
-    """Resolve ``spec`` (a path or ``latest``) to a checkpoint file; ValueError if none."""
+    """Resolve ``spec`` (a path or ``latest``) to a checkpoint file; ValueError if none.
+
+    ``option`` names the argument in the messages (``--resume``, ``CHECKPOINT``).
+    """
     if spec == "latest":
         if run_dir is not None or Path(checkpoint_dir).is_absolute():
             folder = checkpoint_directory(run_dir, checkpoint_dir)
             found = list_checkpoints(folder)
             if not found:
-                raise ValueError(f"--resume latest: no checkpoint in {str(folder)!r}")
+                raise ValueError(f"{option} latest: no checkpoint in {str(folder)!r}")
             return found[-1]
         candidates = [
             found[-1]
@@ -65,7 +69,7 @@ def locate_checkpoint(
         ]
         if not candidates:
             raise ValueError(
-                f"--resume latest: no checkpoint under {str(Path(run_root) / '*' / checkpoint_dir)!r}"
+                f"{option} latest: no checkpoint under {str(Path(run_root) / '*' / checkpoint_dir)!r}"
             )
         return max(candidates, key=lambda p: p.stat().st_mtime)
     path = Path(spec)
@@ -76,8 +80,8 @@ def locate_checkpoint(
             found = list_checkpoints(folder)
             if found:
                 return found[-1]
-        raise ValueError(f"--resume {spec!r}: no checkpoint file in that folder")
-    raise ValueError(f"--resume {spec!r}: no such checkpoint file or folder")
+        raise ValueError(f"{option} {spec!r}: no checkpoint file in that folder")
+    raise ValueError(f"{option} {spec!r}: no such checkpoint file or folder")
 
 
 def run_dir_of(checkpoint: Path, checkpoint_dir: str) -> Path | None:

@@ -95,6 +95,12 @@ def build_parser() -> ArgumentParser:
         "run folder the checkpoint sits in (<run>/<checkpoint-dir>/), else a fresh "
         "runs/<timestamp>. (default: none)",
     )
+    parser.add_argument(
+        "--verbose",
+        action="store_true",
+        help="also print the INFO messages of the libraries (mlflow, jax.distributed, ...) "
+        "and hackmatrix's debug messages (default: warnings only, plus hackmatrix's notices)",
+    )
     train = parser.add_argument_group("training (TrainConfig)")
     for field in dataclasses.fields(TrainConfig):
         train.add_argument(
@@ -138,6 +144,7 @@ def parse_command_line(
     namespace = vars(parser.parse_args(argv))
     config_file = namespace.pop("config", None)
     resume = namespace.pop("resume", None)
+    verbose = bool(namespace.pop("verbose", False))
     try:
         base = []
         resume_point = None
@@ -146,6 +153,7 @@ def parse_command_line(
             base = [MappingConfigSource(resume_point.config, f"checkpoint {resume_point.path!r}")]
         source = LayeredConfigSource.standard(config_file, namespace, environ, base=base)
         source.resume = resume_point
+        source.verbose = verbose
         source.tracking()
         check_distributed_settings(**{
             k: v for k, v in source.runtime().items()

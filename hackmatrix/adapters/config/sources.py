@@ -285,6 +285,7 @@ class LayeredConfigSource:
     """
 
     resume: Any = None  # set by the CLI to the ResumePoint of --resume (None: fresh run)
+    verbose: bool = False  # set by the CLI from --verbose (third-party INFO on the console)
 
     def __init__(self, layers: Sequence[Layer], run_root: str | Path = "runs") -> None:
         merged: dict[str, Any] = {}

@@ -36,6 +36,15 @@ class CompositeLogger:
                 ids.update(run_ids())
         return ids
 
+    def dropped(self) -> list[str]:
+        """The names of the trackers that failed for good (those that can tell)."""
+        names: list[str] = []
+        for logger in self.loggers:
+            dropped = getattr(logger, "dropped", None)
+            if dropped is not None:
+                names.extend(dropped())
+        return names
+
     def close(self) -> None:
         self._each(lambda logger: logger.close())
 

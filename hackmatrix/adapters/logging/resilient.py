@@ -17,8 +17,9 @@ class ResilientLogger:
 
     On the first failure it logs ONE warning; each failed call is retried up to
     ``retries`` times (``backoff_s`` apart). A call that still fails drops the
-    tracker: later calls are no-ops, so the run goes on with the other trackers
-    (whose records are unaffected). A factory that fails raises
+    tracker, announced by one more warning: later calls are no-ops, so the run goes
+    on with the other trackers (whose records are unaffected), and ``dropped()``
+    names it for the run's final summary. A factory that fails raises
     ``TrackerStartError`` naming the tracker; the composition root then goes on with
     the other trackers, and stops the run only when none could start.
 
@@ -48,6 +49,10 @@ class ResilientLogger:
         self.has_warned = False
         self.is_dropped = False  # True once the tracker failed for good
         self.failures = 0
+
+    def dropped(self) -> list[str]:
+        """``[name]`` once the tracker failed for good, else ``[]``."""
+        return [self.name] if self.is_dropped else []
 
     def log_config(self, config: Mapping[str, object]) -> None:
         self._call("log_config", lambda logger: logger.log_config(config))
@@ -81,24 +86,30 @@ class ResilientLogger:
     def _call(self, what: str, call: Callable[[MetricsLogger], None]) -> None:
         if self.inner is None:
             return
+        first_error: Exception | None = None
         for attempt in range(self.retries + 1):
             try:
                 call(self.inner)
-                return
             except Exception as error:  # noqa: BLE001 - a tracker must not stop training
                 self.failures += 1
-                if attempt == 0:
-                    self._warn(
-                        f"{self.name} tracker failed in {what}: {error!r}; retrying up to "
-                        f"{self.retries} time(s) and dropping it if they fail too (other trackers continue)"
-                    )
-                else:
-                    _log.debug("%s tracker retry %d failed: %r", self.name, attempt, error)
+                first_error = first_error or error
+                _log.debug("%s tracker: attempt %d of %s failed: %r", self.name, attempt + 1, what, error)
                 if attempt < self.retries:
                     time.sleep(self.backoff_s)
-        _log.debug("%s tracker dropped after %d failures", self.name, self.failures)
+                continue
+            if first_error is not None:  # recovered on a retry: nothing lost
+                self._warn(
+                    f"{self.name} tracker failed in {what}: {first_error!r}; succeeded on "
+                    f"retry {attempt} (a tracker failing {self.retries + 1} times in a row is dropped)"
+                )
+            return
         self.inner = None
         self.is_dropped = True
+        # Once per tracker (it is dropped once), always at WARNING.
+        _log.warning(
+            "%s tracker failed in %s: %r (and on %d retries); dropped: it records nothing "
+            "more in this run (other trackers continue)", self.name, what, first_error, self.retries,
+        )
 
     def _warn(self, message: str) -> None:
         if not self.has_warned:

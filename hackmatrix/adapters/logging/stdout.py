@@ -70,6 +70,7 @@ class StdoutLogger:
         existing ``metrics.jsonl`` above it (logged after that checkpoint by the
         interrupted run, and about to be logged again) are dropped, the rest is kept
         and appended to, so the file holds each step once.
+      resume_update: the checkpoint's update count: progress lines count on from it.
     """
 
     def __init__(
@@ -80,6 +81,7 @@ class StdoutLogger:
         stream: IO[str] | None = None,
         force_terminal: bool | None = None,
         resume_step: int | None = None,
+        resume_update: int | None = None,
     ) -> None:
         from rich.console import Console
 
@@ -99,7 +101,8 @@ class StdoutLogger:
         self._is_live = self._console.is_terminal
         self._progress: Any = None
         self._task: Any = None
-        self._updates = 0
+        self._first_update = resume_update or 0
+        self._updates = self._first_update  # the run's update count, a resume's included
         self._start = time.monotonic()
         self._first_step: int | None = None
         self._latest_return: float | None = None
@@ -153,7 +156,14 @@ class StdoutLogger:
         if self._file is not None:
             self._file.close()
             self._file = None
-        self._console.print(f"done: {self._updates} updates logged to {self.metrics_path}")
+        logged, first = self._updates - self._first_update, self._first_update + 1
+        which = ""
+        if self._first_update and logged:  # a resumed run: which of the run's updates
+            which = f" (update {first})" if logged == 1 else f" (updates {first}-{self._updates})"
+        self._console.print(
+            f"done: {logged} update{'' if logged == 1 else 's'} logged to {self.metrics_path}{which}",
+            soft_wrap=True,  # one line, whatever the path's length
+        )
 
     # ---- console --------------------------------------------------------------
     def _rate(self, metrics: Mapping[str, float], step: int) -> float:
