@@ -17,7 +17,8 @@ RSS is its own and not the largest of the whole run. Per env count N:
 * **train**: the application's PPO chunk (``ppo.make_train_chunk``, one update of N
   envs x ``--steps`` steps, spec MLP, minibatches/epochs auto-scaled as in training);
   lower + compile time, env steps/s. Above ``--train-run-max`` (and at every
-  ``--memory-envs`` size) the chunk is lowered from shapes alone and compiled, never
+  ``--memory-envs`` size, default 16384 and 32768) the chunk is lowered from shapes
+  alone and compiled, never
   run: no N-sized array is allocated, only XLA's memory analysis is read.
 
 Memory, two sources, never mixed:
@@ -57,6 +58,7 @@ import benchlib  # noqa: E402
 
 DEFAULT_ENVS = (1, 8, 64, 256, 1024, 2048, 4096, 8192)
 QUICK_ENVS = (1, 8, 64)
+DEFAULT_MEMORY_ENVS = (16384, 32768)  # compiled only: where the 24 GiB estimate lands
 ROW_PREFIX = "ROW "
 GIB = 2**30
 
@@ -77,8 +79,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--train-run-max", type=int, default=None,
                    help="run training only up to this env count; larger ones are compiled for "
                         "their memory analysis only (default: run every size)")
-    p.add_argument("--memory-envs", type=int, nargs="*", default=[],
-                   help="extra env counts whose training chunk is compiled (not run) for the fit")
+    p.add_argument("--memory-envs", type=int, nargs="*", default=None,
+                   help="extra env counts whose training chunk is compiled (not run) for the "
+                        "memory fit (default 16384 32768; none with --quick)")
     p.add_argument("--budget-gib", type=float, default=24.0,
                    help="memory budget for the largest-N estimate (default 24 GiB)")
     p.add_argument("--timeout", type=float, default=1800.0, help="seconds per worker subprocess")
@@ -93,6 +96,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         args.env_steps = 16 if args.env_steps == 128 else args.env_steps
         args.steps = 16 if args.steps == 128 else args.steps
         args.repeats = 1
+        args.memory_envs = args.memory_envs or []
+    if args.memory_envs is None:
+        args.memory_envs = list(DEFAULT_MEMORY_ENVS)
     args.envs = sorted(set(args.envs or DEFAULT_ENVS))
     return args
 
@@ -249,15 +255,26 @@ def loglog_slope(rows: list[dict[str, Any]], min_envs: int = 64) -> float | None
 
 
 def memory_fit(rows: list[dict[str, Any]], budget_gib: float) -> dict[str, Any] | None:
-    pts = sorted((r["num_envs"], r["xla_bytes"]) for r in rows if r.get("xla_bytes"))
-    if len(pts) < 2:
+    """Fit XLA bytes = a + b N over the rows in the largest N's regime.
+
+    Training auto-scales minibatches and epochs with the batch (up to 64 minibatches,
+    reached at 4096 x 128), and the minibatch's buffers follow: memory is linear in N
+    only piecewise. The fit uses the rows with the largest N's (epochs, minibatches),
+    the regime the extrapolation lands in (all rows if fewer than two share it).
+    """
+    usable = [r for r in rows if r.get("xla_bytes")]
+    if len(usable) < 2:
         return None
+    top = max(usable, key=lambda r: r["num_envs"])
+    regime = [r for r in usable if (r.get("epochs"), r.get("minibatches"))
+              == (top.get("epochs"), top.get("minibatches"))]
+    pts = sorted((r["num_envs"], r["xla_bytes"]) for r in (regime if len(regime) >= 2 else usable))
     a, b = linear_fit([float(p[0]) for p in pts], [float(p[1]) for p in pts])
     worst = max(abs(y - (a + b * x)) / y for x, y in pts)
     n_max = int((budget_gib * GIB - a) // b) if b > 0 else None
     return {"points": len(pts), "envs": [p[0] for p in pts], "a_mib": a / 2**20,
             "b_kib_per_env": b / 1024, "max_rel_residual": worst, "budget_gib": budget_gib,
-            "n_max": n_max, "n_max_pow2": 2 ** int(math.log2(n_max)) if n_max and n_max > 0 else None}
+            "epochs_minibatches": f"{top.get('epochs')}x{top.get('minibatches')}", "n_max": n_max, "n_max_pow2": 2 ** int(math.log2(n_max)) if n_max and n_max > 0 else None}
 
 
 # ---- main -------------------------------------------------------------------------------
@@ -326,7 +343,8 @@ def main(argv: list[str] | None = None) -> dict:
         print(f"log-log slope of call time vs N (N >= 64): {_fmt(slope_t)}; rows without a call "
               f"time were compiled only (memory analysis)")
     if fit:
-        print(f"\nmemory fit over {fit['points']} train programs: XLA bytes = {fit['a_mib']:.1f} MiB + "
+        print(f"\nmemory fit over {fit['points']} train programs (N = {fit['envs']}, "
+              f"{fit['epochs_minibatches']} epochs x minibatches): XLA bytes = {fit['a_mib']:.1f} MiB + "
               f"{fit['b_kib_per_env']:.1f} KiB x N (largest relative residual "
               f"{100 * fit['max_rel_residual']:.1f} %)")
         print(f"largest N within {fit['budget_gib']:g} GiB at {args.steps} steps: {fit['n_max']:,} "

@@ -48,7 +48,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--warm-steps", type=int, default=200,
                    help="random valid steps before the first snapshot (default 200)")
     p.add_argument("--snapshots", type=int, default=4, help="states the phases are timed on (4)")
-    p.add_argument("--gap", type=int, default=16, help="random steps between snapshots (16)")
+    p.add_argument("--gap", type=int, default=16,
+                   help="random steps between snapshots (16; the warm steps round up to a multiple)")
     p.add_argument("--rounds", type=int, default=15, help="timed calls per phase and snapshot (median)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quick", action="store_true",
@@ -224,15 +225,16 @@ def snapshots(args: argparse.Namespace) -> list[dict[str, Any]]:
     import env_throughput
 
     n = args.envs
-    warm, initial = env_throughput.make_rollout(n, args.warm_steps, "batched", False)
-    gap, _ = env_throughput.make_rollout(n, args.gap, "batched", False) if args.gap else (None, None)
+    gap = max(1, args.gap)
+    rollout, initial = env_throughput.make_rollout(n, gap, "batched", False)  # one compile
     key = jax.random.PRNGKey(args.seed)
     states = initial(key)
-    states, key, *_ = warm(states, key)
+    for _ in range(-(-args.warm_steps // gap)):  # warm steps, rounded up to the gap
+        states, key, *_ = rollout(states, key)
     out = []
     for i in range(args.snapshots):
-        if i and gap is not None:
-            states, key, *_ = gap(states, key)
+        if i:
+            states, key, *_ = rollout(states, key)
         k_pick, k_step, k_reset = jax.random.split(jax.random.fold_in(key, 10_000 + i), 3)
         # copy: the rollouts donate their states
         out.append({"states": jax.tree_util.tree_map(lambda x: x.copy(), states),
@@ -241,12 +243,15 @@ def snapshots(args: argparse.Namespace) -> list[dict[str, Any]]:
     return jax.block_until_ready(out)
 
 
-def check_chain(final, whole, snap) -> None:
+FINAL_KEYS = ("next", "reward", "done", "obs", "actions", "runs_turn", "advance")
+
+
+def check_chain(chained, whole_compiled, snap) -> None:
+    """The chained phases' results equal the whole step's, bit for bit."""
     import jax
     import numpy as np
 
-    chained = final(snap)
-    ref = jax.jit(whole)(snap)
+    ref = whole_compiled(snap)
     for name in ("reward", "done", "obs", "actions"):
         np.testing.assert_array_equal(np.asarray(chained[name]), np.asarray(ref[name]), err_msg=name)
     for a, b in zip(jax.tree_util.tree_leaves(chained["next"]), jax.tree_util.tree_leaves(ref["next"])):
@@ -285,10 +290,7 @@ def main(argv: list[str] | None = None) -> dict:
     whole = whole_step(params)
 
     prep_s, snaps = benchlib.timed(lambda: snapshots(args))
-    final = jax.jit(lambda v: chain(phases, v)[-1])
-    check_s, _ = benchlib.timed(lambda: check_chain(final, whole, snaps[0]))
-    print(f"snapshots ready in {prep_s:.0f} s; chained phases == batched_step_auto_reset "
-          f"(+ mask, sample, observation) bit for bit ({check_s:.0f} s)", flush=True)
+    print(f"snapshots ready in {prep_s:.0f} s", flush=True)
 
     # Every phase's input dict, per snapshot, holding only the keys it reads: the keys
     # are found by tracing each phase on abstract values; one jitted chain computes the
@@ -299,23 +301,29 @@ def main(argv: list[str] | None = None) -> dict:
 
     def prepare(v):
         seen = chain(phases, v)
-        return [{k: seen[i][k] for k in reads[name] if k not in v} for i, name in enumerate(names)]
+        made = [{k: seen[i][k] for k in reads[name] if k not in v} for i, name in enumerate(names)]
+        return made, {k: seen[-1][k] for k in FINAL_KEYS}
 
     prepare_jit = jax.jit(prepare)
     programs: dict[str, Any] = {}
     inputs: dict[str, list[Any]] = {name: [] for name in names}
+    finals = []
     for snap in snaps:
-        made = jax.block_until_ready(prepare_jit(snap))
+        made, last = jax.block_until_ready(prepare_jit(snap))
+        finals.append(last)
         for i, name in enumerate(names):
             inputs[name].append({k: made[i][k] if k in made[i] else snap[k] for k in reads[name]})
-    compile_s: dict[str, float] = {}
-    for name in names:
-        compile_s[name], programs[name] = benchlib.timed(
-            lambda fn=phases[name], x=inputs[name][0]: jax.jit(fn).lower(x).compile())
     whole_inputs = [{k: s[k] for k in ("states", "k_action_pick", "keys", "reset_keys")} for s in snaps]
+    compile_s: dict[str, float] = {}
     compile_s["whole step"], programs["whole step"] = benchlib.timed(
         lambda: jax.jit(whole).lower(whole_inputs[0]).compile())
     inputs["whole step"] = whole_inputs
+    check_s, _ = benchlib.timed(lambda: check_chain(finals[0], programs["whole step"], whole_inputs[0]))
+    print(f"chained phases == mask, sample, batched_step_auto_reset, observation_code: bit for "
+          f"bit ({check_s:.0f} s)", flush=True)
+    for name in names:
+        compile_s[name], programs[name] = benchlib.timed(
+            lambda fn=phases[name], x=inputs[name][0]: jax.jit(fn).lower(x).compile())
     tiny = jnp.zeros((args.envs,), jnp.int32)
     programs["dispatch"] = jax.jit(lambda x: x + 1).lower(tiny).compile()
     inputs["dispatch"] = [tiny] * len(snaps)
@@ -337,7 +345,6 @@ def main(argv: list[str] | None = None) -> dict:
 
     # How many rows take each gathered phase, per snapshot (mean): the rounds it loops.
     counts = {}
-    finals = [final(snap) for snap in snaps]
     for key, sel in (("siphon rows", lambda v: v["actions"] == 4),
                      ("program rows", lambda v: v["actions"] >= 5),
                      ("enemy-turn rows", lambda v: v["runs_turn"]),
