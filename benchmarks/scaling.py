@@ -32,10 +32,12 @@ Memory, two sources, never mixed:
   N-sized array or compile; ``RSS run`` the peak after the timed calls.
 
 From the train rows: a least-squares fit XLA bytes = a + b N (b: bytes per env at
-``--steps`` steps) and the largest N whose XLA bytes fit ``--budget-gib`` (default
-24 GiB); each row that ran compares its measured RSS growth (RSS run - RSS base) with
-the fit's prediction. Cost growth: per-env-step microseconds and the log-log slope
-of call time against N (1 = linear, < 1 = the batch amortises fixed costs).
+``--steps`` steps) over the rows in the largest N's minibatch regime (see
+``memory_fit``) and the largest N whose XLA bytes fit ``--budget-gib`` (default
+24 GiB); each row that ran in that regime shows its measured RSS growth (RSS run -
+RSS base) beside the fit's prediction. Cost growth: per-env-step microseconds and the
+log-log slope of call time against N (1 = linear, < 1 = the batch amortises fixed
+costs).
 Ends with one ``RESULT {json}`` line.
 """
 
@@ -313,7 +315,8 @@ def main(argv: list[str] | None = None) -> dict:
     if fit:
         a, b = fit["a_mib"] * 2**20, fit["b_kib_per_env"] * 1024
         for r in train_rows:
-            r["fit_mib"] = (a + b * r["num_envs"]) / 2**20
+            if f"{r.get('epochs')}x{r.get('minibatches')}" == fit["epochs_minibatches"]:
+                r["fit_mib"] = (a + b * r["num_envs"]) / 2**20  # only in the fitted regime
             if r.get("rss_run_mib"):
                 r["rss_growth_mib"] = r["rss_run_mib"] - r["rss_base_mib"]
 
