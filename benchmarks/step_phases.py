@@ -324,13 +324,22 @@ def main(argv: list[str] | None = None) -> dict:
     for name in names:
         compile_s[name], programs[name] = benchlib.timed(
             lambda fn=phases[name], x=inputs[name][0]: jax.jit(fn).lower(x).compile())
+    # What an isolated phase pays to hand back a whole state (undo buffer included,
+    # ~24 KB of a game's ~27 KB): a forced copy, and the identity (JAX may forward it).
+    state_in = [{"states": snap["states"]} for snap in snaps]
+    for ref, fn in (("state copy (reference)", lambda v: jax.tree_util.tree_map(jnp.copy, v)),
+                    ("state identity (reference)", lambda v: v)):
+        compile_s[ref], programs[ref] = benchlib.timed(
+            lambda fn=fn: jax.jit(fn).lower(state_in[0]).compile())
+        inputs[ref] = state_in
     tiny = jnp.zeros((args.envs,), jnp.int32)
     programs["dispatch"] = jax.jit(lambda x: x + 1).lower(tiny).compile()
     inputs["dispatch"] = [tiny] * len(snaps)
     compile_s["dispatch"] = 0.0
     print(f"compiled {len(programs)} programs in {sum(compile_s.values()):.0f} s", flush=True)
 
-    order = names + ["whole step", "dispatch"]
+    references = ["whole step", "state copy (reference)", "state identity (reference)", "dispatch"]
+    order = names + references
     times = {name: [[] for _ in snaps] for name in order}
     for name in order:  # warm-up
         for x in inputs[name]:
@@ -362,7 +371,13 @@ def main(argv: list[str] | None = None) -> dict:
         + [["sum of phases", total, "100 %", 1e3 * total / args.envs, None],
            ["whole step (one program)", ms["whole step"], f"{100 * ms['whole step'] / total:.1f} %",
             1e3 * ms["whole step"] / args.envs, compile_s["whole step"]],
+           ["copy of the states", ms["state copy (reference)"],
+            f"{100 * ms['state copy (reference)'] / total:.1f} %", None, None],
+           ["identity on the states", ms["state identity (reference)"],
+            f"{100 * ms['state identity (reference)'] / total:.1f} %", None, None],
            ["dispatch (trivial call)", ms["dispatch"], f"{100 * ms['dispatch'] / total:.1f} %", None, None]]))
+    print("(phases returning a state - select + stage advance, enemy turn, generation - may "
+          "include up to one state copy that the fused step does not make)")
     print(f"machine: {machine['cpu']}, {machine['nproc']} cores, load {machine['loadavg_1m']} at start")
     print("rows taking each gathered phase (mean per step): "
           + ", ".join(f"{k} {v:.1f}" for k, v in counts.items()))
@@ -371,13 +386,17 @@ def main(argv: list[str] | None = None) -> dict:
 
     metrics = {f"phase.{n}": benchlib.clean(ms[n]) for n in names}
     metrics.update({"whole_ms": benchlib.clean(ms["whole step"]), "sum_ms": benchlib.clean(total),
-                    "dispatch_ms": benchlib.clean(ms["dispatch"])})
+                    "dispatch_ms": benchlib.clean(ms["dispatch"]),
+                    "state_copy_ms": benchlib.clean(ms["state copy (reference)"]),
+                    "state_identity_ms": benchlib.clean(ms["state identity (reference)"])})
     better = dict.fromkeys(metrics, "lower")
-    better["dispatch_ms"] = "info"
+    for k in ("dispatch_ms", "state_copy_ms", "state_identity_ms"):
+        better[k] = "info"
     run_args = {"envs": args.envs, "warm_steps": args.warm_steps, "snapshots": args.snapshots,
                 "gap": args.gap, "rounds": args.rounds, "quick": args.quick}
     rows.append({"whole_ms": metrics["whole_ms"], "sum_ms": metrics["sum_ms"],
-                 "dispatch_ms": metrics["dispatch_ms"], "rows_taking": counts})
+                 "dispatch_ms": metrics["dispatch_ms"], "state_copy_ms": metrics["state_copy_ms"],
+                 "state_identity_ms": metrics["state_identity_ms"], "rows_taking": counts})
     return benchlib.emit_result("step_phases", run_args, machine, rows, metrics, better)
 
 
