@@ -19,7 +19,8 @@ import pytest
 
 BENCH_DIR = Path(__file__).resolve().parents[1] / "benchmarks"
 SCRIPTS = ("env_throughput", "train_throughput", "compare", "breakdown_overhead", "learning",
-           "reliability", "network_cost", "scripted_baseline")
+           "reliability", "network_cost", "scripted_baseline", "scaling", "step_phases",
+           "device_scaling")
 
 
 @pytest.fixture(scope="module")
@@ -55,6 +56,37 @@ def test_quick_flags_shrink_the_runs(bench):
     assert env.envs == [64] and env.steps == 32 and env.repeats == 1
     train = bench["train_throughput"].parse_args(["--quick"])
     assert train.envs == [64] and train.steps == 16 and train.breakdown_envs == 64
+
+
+def test_scaling_scripts_quick_flags_and_defaults(bench):
+    scaling = bench["scaling"].parse_args([])
+    assert scaling.envs == [1, 8, 64, 256, 1024, 2048, 4096, 8192] and scaling.steps == 128
+    quick = bench["scaling"].parse_args(["--quick"])
+    assert quick.envs == [1, 8, 64] and quick.steps == 16 and quick.env_steps == 16
+    phases = bench["step_phases"].parse_args(["--quick"])
+    assert phases.envs == 64 and phases.snapshots == 2 and phases.rounds == 3
+    assert bench["step_phases"].parse_args([]).envs == 2048
+    devices = bench["device_scaling"].parse_args(["--quick"])
+    assert devices.devices == [1, 2, 4] and devices.total_envs == 64 and devices.per_device_envs == 32
+
+
+def test_scaling_memory_fit_recovers_a_line_and_the_budget(bench):
+    scaling = bench["scaling"]
+    a, b = 300 * 2**20, 1.5 * 2**20  # 300 MiB + 1.5 MiB per env
+    rows = [{"num_envs": n, "xla_bytes": a + b * n} for n in (256, 1024, 4096)]
+    fit = scaling.memory_fit(rows + [{"num_envs": 8, "xla_bytes": None}], budget_gib=24)
+    assert fit["points"] == 3 and abs(fit["b_kib_per_env"] - 1536) < 1e-6
+    assert abs(fit["n_max"] - 16184) <= 1 and fit["n_max_pow2"] == 8192  # (24 GiB - a) / b
+    timed = [{"num_envs": n, "call_s": 0.01 * n, "steps": 128} for n in (1, 64, 256, 1024)]
+    assert abs(scaling.loglog_slope(timed) - 1.0) < 1e-9  # linear in N above 64 envs
+
+
+def test_device_scaling_sets_the_fake_device_flag_once(bench, monkeypatch):
+    ds = bench["device_scaling"]
+    monkeypatch.setenv("XLA_FLAGS", "--xla_foo=1 --xla_force_host_platform_device_count=8")
+    flags = ds.child_env(4, fake=True)["XLA_FLAGS"].split()
+    assert flags == ["--xla_foo=1", "--xla_force_host_platform_device_count=4"]
+    assert "device_count=8" in ds.child_env(4, fake=False)["XLA_FLAGS"]
 
 
 def test_flops_per_env_step_matches_the_issue(bench):
