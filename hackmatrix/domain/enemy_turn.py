@@ -22,7 +22,7 @@ from hackmatrix.domain.pathfinding import INF, bfs_first_step
 from hackmatrix.domain.placement import place_transmissions
 from hackmatrix.domain.state import EnvParams, EnvState, take_snapshot
 from hackmatrix.domain.undo import push_snapshot
-from hackmatrix.domain.batching import on_rows
+from hackmatrix.domain.batching import KNOBS, on_rows
 
 _MAX_HP = jnp.asarray(ENEMY_MAX_HP)
 _STEPS = jnp.asarray(ENEMY_STEPS)
@@ -60,17 +60,6 @@ def tick_transmissions(state: EnvState, do: jax.Array) -> EnvState:
     return state.replace(enemies=en, transmissions=tr)
 
 
-# Visits run on the whole batch; the rest only on the gathered rows with more enemies.
-# Most boards hold 0-1 enemies able to act (random play at 2048 envs: 90 % of rows
-# at step 0, 98 % at step 1), so one visit for everyone beats four.
-FIRST_VISITS = 1
-# Rounds of N / 64 rows for the visits past the first (random play: ~10 % of rows; the
-# width hardly matters there) and for pending siphon spawns (~1.5 % of rows).
-REST_SHARE = 64
-SPAWN_SHARE = 64
-# Rows with more visits go first, so each round loops about as long as its own rows
-# need (random play at 2048 envs: ~26 visits a step instead of ~66 in row order).
-REST_LEVELS = 12
 _SLOTS = jnp.arange(MAX_ENEMIES)
 
 
@@ -303,15 +292,15 @@ def _enemy_step(states: EnvState, step_index, attacked, keys, do, board: TurnBoa
         # One environment (``env.step``): every visit in one loop, traced once.
         carry = _visits(carry, fixed, 0, fixed.visits[0])
         return _finish_step(states, attacked, carry)
-    carry = _visits(carry, fixed, 0, jnp.minimum(jnp.max(fixed.visits), FIRST_VISITS))
+    carry = _visits(carry, fixed, 0, jnp.minimum(jnp.max(fixed.visits), KNOBS.first_visits))
 
     def rest(rows, valid):
         c, f = rows
         f = f._replace(visits=jnp.where(valid, f.visits, 0))
-        return _visits(c, f, FIRST_VISITS, jnp.max(f.visits))
+        return _visits(c, f, KNOBS.first_visits, jnp.max(f.visits))
 
-    carry = on_rows(fixed.visits > FIRST_VISITS, rest, (carry, fixed), carry, share=REST_SHARE,
-                    priority=fixed.visits, levels=REST_LEVELS)
+    carry = on_rows(fixed.visits > KNOBS.first_visits, rest, (carry, fixed), carry,
+                    share=KNOBS.rest_share, priority=fixed.visits, levels=KNOBS.rest_levels)
     return _finish_step(states, attacked, carry)
 
 
@@ -326,23 +315,24 @@ def _finish_step(states: EnvState, attacked, carry: StepCarry):
     return states, attacked | carry.attacked
 
 
-def batched_enemy_turn(states: EnvState, keys: jax.Array, params: EnvParams, do: jax.Array) -> EnvState:
-    """The enemy turn (§5.2, §5.3) for a batch (leading axis N), where ``do``.
+def turn_keys(keys: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """The keys of one enemy turn per row: (the two enemy steps', the two spawn phases')."""
+    split = jax.vmap(lambda k: jax.random.split(k, 4))(keys)
+    return split[:, :2], split[:, 2:]
 
-    A set STEP flag is cleared and skips the whole turn. Otherwise, in order: turn + 1,
-    transmission tick, enemy steps, scheduled task, pending siphon spawns, stun and
-    disable reset, undo snapshot. Same result row by row as the one-environment
-    reference oracle (tests/domain/reference_enemy_turn.py) under ``vmap``.
 
-    Enemy visits beyond the first few, and pending siphon spawns, run only on the
-    gathered rows that have them, so one crowded board does not make the whole batch
-    loop as long as it does.
+def enemy_moves(states: EnvState, step_keys: jax.Array, do: jax.Array) -> tuple[EnvState, jax.Array]:
+    """§5.2 and §5.3 phases 1-4 for a batch (leading axis N), where ``do``.
+
+    A set STEP flag is cleared and skips the whole turn (every later phase too: the
+    returned ``runs`` is ``do`` less the skipped rows). Otherwise: turn + 1, the
+    transmission tick, then the enemy steps. Enemy visits beyond the first few run only
+    on the gathered rows that have them, so one crowded board does not make the whole
+    batch loop as long as it does.
     """
     skipped = do & states.step_active
     states = states.replace(step_active=states.step_active & ~skipped)
     do = do & ~skipped
-    split = jax.vmap(lambda k: jax.random.split(k, 4))(keys)
-    k_step0, k_step1, k_sched, k_pending = split[:, 0], split[:, 1], split[:, 2], split[:, 3]
     states = states.replace(turn=states.turn + do.astype(jnp.int32))
     states = jax.vmap(tick_transmissions)(states, do)
     board = _turn_board(states)
@@ -353,14 +343,19 @@ def batched_enemy_turn(states: EnvState, keys: jax.Array, params: EnvParams, do:
         core, attacked = carry
         en = core.enemies
         has_second = jnp.any(en.alive & (steps_per_turn(en.kind) > 1), axis=1)  # a virus
-        keys = jnp.where(step_index == 0, k_step0, k_step1)
+        keys = jnp.where(step_index == 0, step_keys[:, 0], step_keys[:, 1])
         step_do = do & ((step_index == 0) | has_second)
         return _enemy_step(core, step_index, attacked, keys, step_do, board)
 
     attacked = jnp.zeros((do.shape[0], MAX_ENEMIES), jnp.bool_)
     core, _ = jax.lax.fori_loop(0, 2, enemy_steps, (states.replace(undo=None), attacked))
-    states = core.replace(undo=states.undo)
+    return core.replace(undo=states.undo), do
 
+
+def spawn_transmissions(states: EnvState, spawn_keys: jax.Array, do: jax.Array) -> EnvState:
+    """§5.3 phases 5-6 for a batch, where ``do``: the scheduled task (§5.7), then the
+    pending siphon transmissions (§5.8), placed on the gathered rows that have any."""
+    k_sched, k_pending = spawn_keys[:, 0], spawn_keys[:, 1]
     due = do & ~states.scheduled_tasks_disabled & (states.turn >= states.next_scheduled_turn)
     spawning = do & (states.pending_siphon > 0)
 
@@ -395,18 +390,37 @@ def batched_enemy_turn(states: EnvState, keys: jax.Array, params: EnvParams, do:
             )(s, k, valid).transmissions
 
         trans = on_rows(
-            spawning, spawn, (states.replace(undo=None), k_pending), states.transmissions, share=SPAWN_SHARE
+            spawning, spawn, (states.replace(undo=None), k_pending), states.transmissions,
+            share=KNOBS.spawn_share,
         )
-    states = states.replace(
-        next_scheduled_turn=jnp.where(due, states.turn + states.scheduled_interval, states.next_scheduled_turn)
-    )
-    en = states.enemies
-    states = states.replace(
+    return states.replace(
         transmissions=trans,
         pending_siphon=jnp.where(do, 0, states.pending_siphon),
+        next_scheduled_turn=jnp.where(due, states.turn + states.scheduled_interval, states.next_scheduled_turn),
+    )
+
+
+def end_enemy_turn(states: EnvState, params: EnvParams, do: jax.Array) -> EnvState:
+    """§5.3 phases 7-8 for a batch, where ``do``: disabled turns count down, stuns clear,
+    and an undo snapshot is pushed."""
+    en = states.enemies
+    states = states.replace(
         enemies=en.replace(
             disabled=jnp.where(do[:, None] & (en.disabled > 0), en.disabled - 1, en.disabled),
             stunned=en.stunned & ~do[:, None],
         ),
     )
     return jax.vmap(lambda s, d: push_snapshot(s, take_snapshot(s), params, d))(states, do)
+
+
+def batched_enemy_turn(states: EnvState, keys: jax.Array, params: EnvParams, do: jax.Array) -> EnvState:
+    """The whole enemy turn (§5.2, §5.3) for a batch (leading axis N), where ``do``:
+    ``enemy_moves``, ``spawn_transmissions``, ``end_enemy_turn``, as ``env`` runs them.
+
+    Same result row by row as the one-environment reference oracle
+    (tests/domain/reference_enemy_turn.py) under ``vmap``.
+    """
+    step_keys, spawn_keys = turn_keys(keys)
+    states, runs = enemy_moves(states, step_keys, do)
+    states = spawn_transmissions(states, spawn_keys, runs)
+    return end_enemy_turn(states, params, runs)
