@@ -1,5 +1,8 @@
 """The enemy turn (game-rules §5): tick, enemy steps, scheduled task, pending spawns, reset, snapshot.
 
+The phases take the game without its undo history (``undo.split_history``): only the
+last one, ``end_enemy_turn``, pushes a snapshot onto the history it is given.
+
 Every phase takes a ``do`` flag instead of running under ``lax.cond``: under ``vmap`` a
 cond becomes a select that runs both branches, while a gated loop bound costs nothing
 for the environments that do not take part.
@@ -20,8 +23,8 @@ from hackmatrix.domain.grid import in_bounds
 from hackmatrix.domain.lists import compact, count, occupancy, prefix_sum
 from hackmatrix.domain.pathfinding import INF, bfs_first_step
 from hackmatrix.domain.placement import place_transmissions
-from hackmatrix.domain.state import EnvParams, EnvState, take_snapshot
-from hackmatrix.domain.undo import push_snapshot
+from hackmatrix.domain.state import EnvParams, EnvState, Snapshot
+from hackmatrix.domain.undo import join_history, push_snapshot, split_history
 from hackmatrix.domain.batching import KNOBS, on_rows
 
 _MAX_HP = jnp.asarray(ENEMY_MAX_HP)
@@ -348,8 +351,8 @@ def enemy_moves(states: EnvState, step_keys: jax.Array, do: jax.Array) -> tuple[
         return _enemy_step(core, step_index, attacked, keys, step_do, board)
 
     attacked = jnp.zeros((do.shape[0], MAX_ENEMIES), jnp.bool_)
-    core, _ = jax.lax.fori_loop(0, 2, enemy_steps, (states.replace(undo=None), attacked))
-    return core.replace(undo=states.undo), do
+    states, _ = jax.lax.fori_loop(0, 2, enemy_steps, (states, attacked))
+    return states, do
 
 
 def spawn_transmissions(states: EnvState, spawn_keys: jax.Array, do: jax.Array) -> EnvState:
@@ -374,14 +377,13 @@ def spawn_transmissions(states: EnvState, spawn_keys: jax.Array, do: jax.Array) 
 
         return jax.lax.fori_loop(0, 2, phase, s.transmissions)
 
-    core = states.replace(undo=None)
     if do.shape[0] == 1:
         # One environment (``env.step``): both placements traced once, under one conditional.
-        trans = on_rows(due | spawning, place, (core, due, k_sched, k_pending), states.transmissions)
+        trans = on_rows(due | spawning, place, (states, due, k_sched, k_pending), states.transmissions)
     else:
         states = states.replace(transmissions=jax.vmap(
             lambda s, d, k: place_transmissions(s, d.astype(jnp.int32), False, True, k).transmissions
-        )(core, due, k_sched))
+        )(states, due, k_sched))
 
         def spawn(rows, valid):
             s, k = rows
@@ -390,7 +392,7 @@ def spawn_transmissions(states: EnvState, spawn_keys: jax.Array, do: jax.Array) 
             )(s, k, valid).transmissions
 
         trans = on_rows(
-            spawning, spawn, (states.replace(undo=None), k_pending), states.transmissions,
+            spawning, spawn, (states, k_pending), states.transmissions,
             share=KNOBS.spawn_share,
         )
     return states.replace(
@@ -400,9 +402,11 @@ def spawn_transmissions(states: EnvState, spawn_keys: jax.Array, do: jax.Array) 
     )
 
 
-def end_enemy_turn(states: EnvState, params: EnvParams, do: jax.Array) -> EnvState:
+def end_enemy_turn(
+    states: EnvState, history: Snapshot, params: EnvParams, do: jax.Array
+) -> tuple[EnvState, Snapshot]:
     """§5.3 phases 7-8 for a batch, where ``do``: disabled turns count down, stuns clear,
-    and an undo snapshot is pushed."""
+    and an undo snapshot is pushed onto ``history``. Returns (states, history)."""
     en = states.enemies
     states = states.replace(
         enemies=en.replace(
@@ -410,7 +414,7 @@ def end_enemy_turn(states: EnvState, params: EnvParams, do: jax.Array) -> EnvSta
             stunned=en.stunned & ~do[:, None],
         ),
     )
-    return jax.vmap(lambda s, d: push_snapshot(s, take_snapshot(s), params, d))(states, do)
+    return jax.vmap(lambda s, h, d: push_snapshot(s, h, params, d))(states, history, do)
 
 
 def batched_enemy_turn(states: EnvState, keys: jax.Array, params: EnvParams, do: jax.Array) -> EnvState:
@@ -420,7 +424,8 @@ def batched_enemy_turn(states: EnvState, keys: jax.Array, params: EnvParams, do:
     Same result row by row as the one-environment reference oracle
     (tests/domain/reference_enemy_turn.py) under ``vmap``.
     """
+    states, history = split_history(states)
     step_keys, spawn_keys = turn_keys(keys)
     states, runs = enemy_moves(states, step_keys, do)
     states = spawn_transmissions(states, spawn_keys, runs)
-    return end_enemy_turn(states, params, runs)
+    return join_history(*end_enemy_turn(states, history, params, runs))

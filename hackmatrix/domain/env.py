@@ -28,7 +28,8 @@ from hackmatrix.domain.programs import program_action
 from hackmatrix.domain.rewards import RewardInputs, calculate_reward
 from hackmatrix.domain.siphon import siphon_action
 from hackmatrix.domain.stage import advance_stage, initialise_stage
-from hackmatrix.domain.state import EnvParams, EnvState, empty_state, select_state
+from hackmatrix.domain.state import EnvParams, EnvState, Snapshot, empty_state, select_state
+from hackmatrix.domain.undo import join_history, split_history
 
 __all__ = [
     "EnvParams", "EnvState", "Observation", "reset", "step", "valid_actions", "observe",
@@ -85,10 +86,10 @@ def _new_game(key: jax.Array, params: EnvParams, needed: jax.Array) -> EnvState:
 
 
 def _player_actions(
-    states: EnvState, actions: jax.Array, keys: jax.Array, params: EnvParams
+    core: EnvState, history: Snapshot, actions: jax.Array, keys: jax.Array, params: EnvParams
 ) -> tuple[EnvState, Events]:
-    """The player part of the step for a batch: (new states, events)."""
-    core = states.replace(undo=None)  # the undo buffer stays out of every select
+    """The player part of the step for a batch of games without their undo history:
+    (new games, events). UNDO reads its snapshot from ``history``."""
     is_siphon = actions == 4
     is_program = (actions >= FIRST_PROGRAM_ACTION) & (actions < NUM_ACTIONS)
     program = jnp.clip(actions - FIRST_PROGRAM_ACTION, 0, 22)
@@ -100,8 +101,8 @@ def _player_actions(
 
     def programs(rows, valid):
         st, prog, key, row = rows
-        # UNDO's snapshot, read from the full buffer for the gathered rows only.
-        snap = jax.tree_util.tree_map(lambda buf: buf[row, (st.undo_head - 1) % params.undo_depth], states.undo)
+        # UNDO's snapshot, read from the history for the gathered rows only.
+        snap = jax.tree_util.tree_map(lambda buf: buf[row, (st.undo_head - 1) % params.undo_depth], history)
         new, e = jax.vmap(lambda a, b, c, d: program_action(a, b, c, params, d))(st, prog, key, snap)
         ok = jax.vmap(lambda a, b: program_valid(a)[b])(st, prog)
         return new, e.replace(success=ok)
@@ -109,7 +110,7 @@ def _player_actions(
     out, ev = _on_rows(is_siphon, siphon, core, (out, ev), share=KNOBS.siphon_share)
     rows = jnp.arange(actions.shape[0])
     out, ev = _on_rows(is_program, programs, (core, program, keys, rows), (out, ev), share=KNOBS.program_share)
-    return out.replace(undo=states.undo), ev
+    return out, ev
 
 
 def _siphon_death(state: EnvState) -> jax.Array:
@@ -128,7 +129,8 @@ class PhasesOut(NamedTuple):
     """What ``_step_phases`` leaves for the caller: the step's results, and the rows
     whose new stage's board is still to be generated (with the key to do it)."""
 
-    states: EnvState
+    states: EnvState  # without their undo history
+    history: Snapshot  # (N, H, ...) the undo histories
     reward: jax.Array  # (N,) float32
     done: jax.Array  # (N,) bool
     breakdown: dict[str, jax.Array]  # 15 x (N,) float32
@@ -137,9 +139,13 @@ class PhasesOut(NamedTuple):
 
 
 def _step_phases(
-    states: EnvState, actions: jax.Array, keys: jax.Array, params: EnvParams, eager_generation: bool = False
+    states: EnvState, history: Snapshot, actions: jax.Array, keys: jax.Array, params: EnvParams,
+    eager_generation: bool = False,
 ) -> PhasesOut:
     """The step for a batch, phase by phase (game-rules §3.1): the table of contents.
+
+    The phases run on the games without their undo history (``undo.split_history``);
+    only UNDO (phase 1) reads ``history`` and only phase 5 pushes onto it.
 
     1. player action: move or attack, siphon, or program (§3.3, §4, §6); an invalid
        action changes nothing (decisions 5 and 12);
@@ -165,7 +171,7 @@ def _step_phases(
     d_old = jax.vmap(_distance)(states)
 
     # 1. Player action.
-    acted, ev = _player_actions(states, actions, k_action, params)
+    acted, ev = _player_actions(states, history, actions, k_action, params)
     # An index outside 0..27 is the invalid action (spec README decisions 5 and 12),
     # whatever the clipped index above would have done.
     ev = ev.replace(success=ev.success & (actions >= 0) & (actions < NUM_ACTIONS))
@@ -184,7 +190,7 @@ def _step_phases(
     step_keys, spawn_keys = turn_keys(k_enemy)
     s, turn_ran = enemy_moves(s, step_keys, runs_turn)
     s = spawn_transmissions(s, spawn_keys, turn_ran)
-    s = end_enemy_turn(s, params, turn_ran)
+    s, history = end_enemy_turn(s, history, params, turn_ran)
 
     # 6. Reward and done.
     p0, p1 = states.player, s.player
@@ -202,7 +208,7 @@ def _step_phases(
     reward, breakdown = jax.vmap(calculate_reward, in_axes=(0, 0, None))(ev, inputs, params)
     done = ~ev.success | died | won
     # 7. Generation: the caller's (see above).
-    return PhasesOut(s, reward, done, breakdown, advance, k_stage)
+    return PhasesOut(s, history, reward, done, breakdown, advance, k_stage)
 
 
 def batched_step(
@@ -213,15 +219,17 @@ def batched_step(
     Identical, environment by environment, to ``jax.vmap(step)``; stage generation,
     which few environments need on a step, runs on the gathered rows that need it.
     """
-    s, reward, done, breakdown, advance, k_stage = _step_phases(states, actions, keys, params)
-    core = _on_rows(
+    s, history, reward, done, breakdown, advance, k_stage = _step_phases(
+        *split_history(states), actions, keys, params
+    )
+    s = _on_rows(
         advance,
         lambda rows, valid: jax.vmap(initialise_stage)(rows[0], rows[1], valid),
-        (s.replace(undo=None), k_stage),
-        s.replace(undo=None),
+        (s, k_stage),
+        s,
         width=KNOBS.generation_width,
     )
-    s = core.replace(undo=s.undo)
+    s = join_history(s, history)
     return s, jax.vmap(observe)(s), reward, done, breakdown
 
 
@@ -238,20 +246,19 @@ def batched_step_auto_reset(
     ``stage``, ``score`` and ``hp`` of the post-step states (before any reset), which
     is all a caller can read of them here (the observation is of the next states).
     """
-    s, reward, done, breakdown, advance, k_stage = _step_phases(states, actions, keys, params)
+    s, history, reward, done, breakdown, advance, k_stage = _step_phases(
+        *split_history(states), actions, keys, params
+    )
     ended = {"stage": s.stage, "score": s.player.score, "hp": s.player.hp}
 
     def generate(rows, valid):
         st, k_st, k_reset, is_done = rows
         fresh, k_fresh = jax.vmap(_new_game_base, in_axes=(0, None))(k_reset, params)
-        base = where_rows(is_done, fresh.replace(undo=None), st)
+        base = where_rows(is_done, split_history(fresh)[0], st)
         return jax.vmap(initialise_stage)(base, jnp.where(is_done[:, None], k_fresh, k_st), valid)
 
-    core = _on_rows(
-        advance | done, generate, (s.replace(undo=None), k_stage, reset_keys, done), s.replace(undo=None),
-        width=KNOBS.generation_width,
-    )
-    return core.replace(undo=s.undo), reward, done, breakdown, ended
+    s = _on_rows(advance | done, generate, (s, k_stage, reset_keys, done), s, width=KNOBS.generation_width)
+    return join_history(s, history), reward, done, breakdown, ended
 
 
 def step(
@@ -280,10 +287,10 @@ def batched_auto_reset(
     ``jax.vmap(auto_reset)``.
     """
     def fresh(rows, valid):
-        return jax.vmap(_new_game, in_axes=(0, None, 0))(rows, params, valid).replace(undo=None)
+        return split_history(jax.vmap(_new_game, in_axes=(0, None, 0))(rows, params, valid))[0]
 
-    core = _on_rows(done, fresh, keys, states.replace(undo=None), width=KNOBS.generation_width)
-    return core.replace(undo=states.undo)
+    games, history = split_history(states)
+    return join_history(_on_rows(done, fresh, keys, games, width=KNOBS.generation_width), history)
 
 
 batched_reset = jax.vmap(reset, in_axes=(0, None))

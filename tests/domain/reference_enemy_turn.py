@@ -19,8 +19,8 @@ from hackmatrix.domain.grid import at, in_bounds
 from hackmatrix.domain.lists import occupancy
 from hackmatrix.domain.pathfinding import INF, bfs_first_step
 from hackmatrix.domain.placement import place_transmissions
-from hackmatrix.domain.state import EnvParams, EnvState, take_snapshot
-from hackmatrix.domain.undo import push_snapshot
+from hackmatrix.domain.state import EnvParams, EnvState
+from hackmatrix.domain.undo import join_history, push_snapshot, split_history
 
 _STEPS = jnp.asarray(ENEMY_STEPS)
 _DR = jnp.asarray(DIR_DROW)
@@ -128,7 +128,8 @@ def full_enemy_turn(state: EnvState, key: jax.Array, params: EnvParams, do: jax.
             stunned=en.stunned & ~do,
         ),
     )
-    return push_snapshot(state, take_snapshot(state), params, do)
+    state, history = split_history(state)
+    return join_history(*push_snapshot(state, history, params, do))
 
 
 def enemy_turn(state: EnvState, key: jax.Array, params: EnvParams, do: jax.Array | bool = True) -> EnvState:
