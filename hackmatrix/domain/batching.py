@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, TypeVar
 
 import jax
@@ -9,6 +10,29 @@ import jax.numpy as jnp
 
 
 T = TypeVar("T")
+
+
+@dataclasses.dataclass(frozen=True)
+class BatchingKnobs:
+    """Every sub-batch size of the batched step, in one place.
+
+    Each rare phase runs through ``on_rows`` on the rows that take it, in rounds of a
+    fixed width. The knobs are Python ints: they shape the compiled program, never its
+    results (a phase gives the same rows whatever the width; tests check the batched
+    step against the per-environment rule). The measurements behind the defaults are in
+    docs/performance.md ("Batching knobs").
+    """
+
+    generation_width: int = 32  # rows per round of board generation (stage starts, auto-reset)
+    siphon_share: int = 64  # siphon phase: rounds of N / share rows
+    program_share: int = 128  # program phase: rounds of N / share rows
+    first_visits: int = 1  # enemy visits every row runs before the rest are gathered
+    rest_share: int = 64  # the other visits: rounds of N / share rows ...
+    rest_levels: int = 12  # ... longest rows first, bucketed into this many levels
+    spawn_share: int = 64  # pending siphon spawns: rounds of N / share rows
+
+
+KNOBS = BatchingKnobs()
 
 
 def where_rows(pred: jax.Array, a: T, b: T) -> T:

@@ -1,11 +1,16 @@
 """The enemy turn (game-rules §5): tick, enemy steps, scheduled task, pending spawns, reset, snapshot.
 
+The phases take the game without its undo history (``undo.split_history``): only the
+last one, ``end_enemy_turn``, pushes a snapshot onto the history it is given.
+
 Every phase takes a ``do`` flag instead of running under ``lax.cond``: under ``vmap`` a
 cond becomes a select that runs both branches, while a gated loop bound costs nothing
 for the environments that do not take part.
 """
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -14,13 +19,13 @@ from hackmatrix.domain import bitboard as bb
 from hackmatrix.domain.constants import (
     DIR_DCOL, DIR_DROW, ENEMY_MAX_HP, ENEMY_STEPS, GRID, MAX_ENEMIES, NUM_CELLS, EnemyType,
 )
-from hackmatrix.domain.grid import at, in_bounds
+from hackmatrix.domain.grid import in_bounds
 from hackmatrix.domain.lists import compact, count, occupancy, prefix_sum
 from hackmatrix.domain.pathfinding import INF, bfs_first_step
 from hackmatrix.domain.placement import place_transmissions
-from hackmatrix.domain.state import EnvParams, EnvState, take_snapshot
-from hackmatrix.domain.undo import push_snapshot
-from hackmatrix.domain.batching import on_rows
+from hackmatrix.domain.state import EnvParams, EnvState, Snapshot
+from hackmatrix.domain.undo import join_history, push_snapshot, split_history
+from hackmatrix.domain.batching import KNOBS, on_rows
 
 _MAX_HP = jnp.asarray(ENEMY_MAX_HP)
 _STEPS = jnp.asarray(ENEMY_STEPS)
@@ -58,121 +63,95 @@ def tick_transmissions(state: EnvState, do: jax.Array) -> EnvState:
     return state.replace(enemies=en, transmissions=tr)
 
 
-def _move_target(en, pr, pc, j: jax.Array, trans_occ: jax.Array, blocks: jax.Array, moves: jax.Array):
-    """§5.6: the cell enemy slot ``j`` moves to (its own cell if it stays)."""
-    r, c = en.row[j], en.col[j]
-    is_glitch = en.kind[j] == EnemyType.GLITCH
-    others = jnp.arange(MAX_ENEMIES) != j
-    occ = (occupancy(en, others) > 0) | trans_occ
-    occ_lo, occ_hi = bb.from_mask(occ)
-    blk_lo = jnp.where(is_glitch, bb.U32(0), blocks[0])
-    blk_hi = jnp.where(is_glitch, bb.U32(0), blocks[1])
-    p_idx = pr * GRID + pc
-    p_lo, p_hi = bb.bit(p_idx)
-
-    # Attempt A: shortest path avoiding occupants (the player's cell is enterable).
-    a_lo = ~blk_lo & (p_lo | ~occ_lo) & bb.FULL
-    a_hi = ~blk_hi & (p_hi | ~occ_hi) & bb.FULL
-    found_a, dir_a = bfs_first_step(a_lo, a_hi, p_idx, r, c, moves)
-    # Attempt B: ignore occupants, take that single step only if it is free.
-    found_b, dir_b = bfs_first_step(~blk_lo & bb.FULL, ~blk_hi & bb.FULL, p_idx, r, c, moves & ~found_a)
-    br, bc = r + _DR[dir_b], c + _DC[dir_b]
-    found_b = found_b & ~at(occ, br, bc, True)
-
-    # Greedy fallback: free neighbour with the smallest Manhattan distance (may increase it).
-    nr, nc = r + _DR, c + _DC
-    block_grid = bb.to_mask(blk_lo, blk_hi)
-    free = in_bounds(nr, nc) & ~at(block_grid, nr, nc, True) & ~at(occ, nr, nc, True)
-    manhattan = jnp.where(free, jnp.abs(nr - pr) + jnp.abs(nc - pc), INF)
-    k = jnp.argmin(manhattan)
-    found_f = free[k]
-
-    d = jnp.where(found_a, dir_a, jnp.where(found_b, dir_b, k))
-    moves = found_a | found_b | found_f
-    return jnp.where(moves, r + _DR[d], r), jnp.where(moves, c + _DC[d], c)
-
-
-def _step_setup(state: EnvState, step_index: int, key: jax.Array, do: jax.Array):
-    """Per-step inputs of §5.5: random order of the enemies that may act, their count, obstacles."""
-    en = state.enemies
-    # Only enemies allowed a step this round can act (all at step 0, viruses at step 1), so
-    # a random order of just those is the original's random order of everyone.
-    may_act = en.alive & (step_index < _STEPS[en.kind])
-    order = jnp.argsort(jnp.where(may_act, jax.random.uniform(key, (MAX_ENEMIES,)), 2.0))
-    n = jnp.where(do, jnp.sum(may_act.astype(jnp.int32)), 0)
-    trans_occ = occupancy(state.transmissions) > 0
-    blocks = bb.from_mask(state.board.block_kind > 0)
-    return order, n, trans_occ, blocks
-
-
-def _visits(step_index: int, carry, order, start, stop, pr, pc, trans_occ, blocks):
-    """Visits ``start..stop-1`` of an enemy step: attack if adjacent, else move (§5.5, §5.6).
-
-    The loop carries only the enemies, the player's HP and the attack flags: under
-    ``vmap`` a loop whose trip count differs per environment selects its whole carry
-    every iteration, so the carry must stay small.
-    """
-
-    def visit(i, carry):
-        en, hp, attacked = carry
-        j = order[i]
-        can_act = (
-            en.alive[j] & (en.disabled[j] <= 0) & ~en.stunned[j] & ~attacked[j]
-            & (step_index < _STEPS[en.kind[j]])
-        )
-        adjacent = (jnp.abs(en.row[j] - pr) + jnp.abs(en.col[j] - pc)) == 1
-        does_attack = can_act & adjacent
-        does_move = can_act & ~adjacent
-        new_r, new_c = _move_target(en, pr, pc, j, trans_occ, blocks, does_move)
-        new_r = jnp.where(does_move, new_r, en.row[j])
-        new_c = jnp.where(does_move, new_c, en.col[j])
-        moved = (new_r != en.row[j]) | (new_c != en.col[j])
-        seen = moved & (en.kind[j] == EnemyType.CRYPTOG) & ((new_r == pr) | (new_c == pc))
-        en = en.replace(
-            row=en.row.at[j].set(new_r),
-            col=en.col.at[j].set(new_c),
-            last_row=en.last_row.at[j].set(jnp.where(seen, new_r, en.last_row[j])),
-            last_col=en.last_col.at[j].set(jnp.where(seen, new_c, en.last_col[j])),
-        )
-        hp = jnp.where(does_attack, jnp.maximum(0, hp - 1), hp)
-        return en, hp, attacked.at[j].set(attacked[j] | does_attack)
-
-    return jax.lax.fori_loop(start, stop, visit, carry)
-
-
-def enemy_step(
-    state: EnvState, step_index: int, attacked: jax.Array, key: jax.Array, do: jax.Array
-) -> tuple[EnvState, jax.Array]:
-    """§5.5: every enemy, in a fresh random order, attacks if adjacent or else moves."""
-    order, n, trans_occ, blocks = _step_setup(state, step_index, key, do)
-    carry = (state.enemies, state.player.hp, attacked)
-    en, hp, attacked = _visits(
-        step_index, carry, order, 0, n, state.player.row, state.player.col, trans_occ, blocks
-    )
-    return state.replace(enemies=en, player=state.player.replace(hp=hp)), attacked
-
-
-# Visits run on the whole batch; the rest only on the gathered rows with more enemies.
-# Most boards hold 0-1 enemies able to act (random play at 2048 envs: 90 % of rows
-# at step 0, 98 % at step 1), so one visit for everyone beats four.
-FIRST_VISITS = 1
-# Rounds of N / 64 rows for the visits past the first (random play: ~10 % of rows; the
-# width hardly matters there) and for pending siphon spawns (~1.5 % of rows).
-REST_SHARE = 64
-SPAWN_SHARE = 64
-# Rows with more visits go first, so each round loops about as long as its own rows
-# need (random play at 2048 envs: ~26 visits a step instead of ~66 in row order).
-REST_LEVELS = 12
 _SLOTS = jnp.arange(MAX_ENEMIES)
 
 
-def _distance_fields(blk_lo, blk_hi, pr, pc):
-    """(N, 36) breadth-first distances from the player: through non-block cells, and for
-    glitches (which ignore blocks) the Manhattan distance; INF where unreachable.
+class TurnBoard(NamedTuple):
+    """What both enemy steps of a turn read and neither changes, per row (N,): the
+    transmissions' and blocks' cells (bitboards) and the distance fields from the
+    player (who does not move during the enemy turn)."""
+
+    trans_lo: jax.Array  # (N,) uint32
+    trans_hi: jax.Array  # (N,) uint32
+    blk_lo: jax.Array  # (N,) uint32
+    blk_hi: jax.Array  # (N,) uint32
+    walk_field: jax.Array  # (N, 36) int32 BFS distance to the player through non-block cells
+    manhattan: jax.Array  # (N, 36) int32 Manhattan distance to the player
+
+
+class StepInputs(NamedTuple):
+    """What one enemy step (§5.5) reads and does not change, per row (N,)."""
+
+    player_row: jax.Array  # (N,) int32
+    player_col: jax.Array  # (N,) int32
+    visits: jax.Array  # (N,) int32 enemies visited this step (0 where the step does not run)
+    can_act: jax.Array  # (N, 36) bool enemy may attack or move when visited
+    kind: jax.Array  # (N, 36) int32 EnemyType
+    board: TurnBoard
+
+
+class StepCarry(NamedTuple):
+    """What the visits of one enemy step change, per row (N,)."""
+
+    order: jax.Array  # (N, 36) float32 visit priority; a visited slot is set past all others
+    row: jax.Array  # (N, 36) int32
+    col: jax.Array  # (N, 36) int32
+    bit_lo: jax.Array  # (N, 36) uint32 each slot's cell (bitboard; 0 if none)
+    bit_hi: jax.Array  # (N, 36) uint32
+    hp: jax.Array  # (N,) int32 the player's HP
+    attacked: jax.Array  # (N, 36) bool attacked during this step
+    seen: jax.Array  # (N, 36) bool Cryptog moved into the player's row or column
+
+
+class MoveQuery(NamedTuple):
+    """One moving enemy per row (N,) for §5.6, its kind's path rule already applied."""
+
+    row: jax.Array  # (N,) int32 its cell
+    col: jax.Array  # (N,) int32
+    player_row: jax.Array  # (N,) int32
+    player_col: jax.Array  # (N,) int32
+    occ_lo: jax.Array  # (N,) uint32 other enemies and every transmission (bitboard)
+    occ_hi: jax.Array  # (N,) uint32
+    blk_lo: jax.Array  # (N,) uint32 cells it may not enter (bitboard)
+    blk_hi: jax.Array  # (N,) uint32
+    field: jax.Array  # (N, 36) int32 distance to the player through enterable cells
+    moves: jax.Array  # (N,) bool it moves this visit (searches are skipped elsewhere)
+
+
+# --- Enemy kinds (game-rules §5.5, §5.6): the only places that tell them apart ----------
+
+def steps_per_turn(kind: jax.Array) -> jax.Array:
+    """Enemy steps per turn: 2 for a virus, 1 for the others (§5.3)."""
+    return _STEPS[kind]
+
+
+def path_rule(kind: jax.Array, board: TurnBoard) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """(blk_lo, blk_hi, field) a mover of ``kind`` (N,) walks by (§5.6 ``blocked``): a
+    glitch crosses blocks, so nothing blocks it and its field is the Manhattan distance."""
+    is_glitch = kind == EnemyType.GLITCH
+    return (
+        jnp.where(is_glitch, bb.U32(0), board.blk_lo),
+        jnp.where(is_glitch, bb.U32(0), board.blk_hi),
+        jnp.where(is_glitch[:, None], board.manhattan, board.walk_field),
+    )
+
+
+def is_seen(kind: jax.Array, moved: jax.Array, row, col, pr, pc) -> jax.Array:
+    """A Cryptog that moved into the player's row or column updates its last-known cell (§5.6.4)."""
+    return moved & (kind == EnemyType.CRYPTOG) & ((row == pr) | (col == pc))
+
+
+# --- The rule -------------------------------------------------------------------------------
+
+def _turn_board(states: EnvState) -> TurnBoard:
+    """The ``TurnBoard`` of a batch (breadth-first layers on bitboards from the player).
 
     Attempt B of §5.6 searches these same sets for every enemy of the step, so its
-    first step is read off them instead of searched per enemy.
+    first step is read off the fields instead of searched per enemy.
     """
+    trans_lo, trans_hi = bb.from_mask(jax.vmap(occupancy)(states.transmissions) > 0)
+    blk_lo, blk_hi = bb.from_mask(states.board.block_kind > 0)
+    pr, pc = states.player.row, states.player.col
     p_lo, p_hi = bb.bit(pr * GRID + pc)
     open_lo, open_hi = ~blk_lo & bb.FULL, ~blk_hi & bb.FULL
 
@@ -189,19 +168,19 @@ def _distance_fields(blk_lo, blk_hi, pr, pc):
     field = jax.lax.while_loop(lambda c: jnp.any((c[0] | c[1]) != 0), body, init)[5]
     cells = jnp.arange(NUM_CELLS)
     manhattan = jnp.abs(cells // GRID - pr[:, None]) + jnp.abs(cells % GRID - pc[:, None])
-    return field, manhattan
+    return TurnBoard(trans_lo, trans_hi, blk_lo, blk_hi, field, manhattan)
 
 
-def _move_targets(r, c, is_glitch, pr, pc, occ_lo, occ_hi, blk_lo, blk_hi, field, moves):
-    """``_move_target`` for one enemy per row at (r, c), shapes (N,); fields from ``_distance_fields``.
+def move_targets(q: MoveQuery) -> tuple[jax.Array, jax.Array]:
+    """§5.6 for one enemy per row: the cell it moves to (its own cell if it stays).
 
-    Attempt B is the first step to the neighbour nearest the player in ``field`` (U, D,
-    L, R on ties). Attempt A searches a subset of B's cells (occupants removed), so it
-    finds the same step unless an occupant lies nearer the player than that neighbour,
-    or on it; only then is A searched.
+    Attempt B is the first step to the neighbour nearest the player in ``q.field`` (U,
+    D, L, R on ties). Attempt A searches a subset of B's cells (occupants removed), so
+    it finds the same step unless an occupant lies nearer the player than that
+    neighbour, or on it; only then is A searched.
     """
-    blk_lo = jnp.where(is_glitch, bb.U32(0), blk_lo)
-    blk_hi = jnp.where(is_glitch, bb.U32(0), blk_hi)
+    r, c, pr, pc = q.row, q.col, q.player_row, q.player_col
+    occ_lo, occ_hi, blk_lo, blk_hi, field = q.occ_lo, q.occ_hi, q.blk_lo, q.blk_hi, q.field
     p_idx = pr * GRID + pc
     p_lo, p_hi = bb.bit(p_idx)
     nr, nc = r[:, None] + _DR, c[:, None] + _DC  # (N, 4)
@@ -220,7 +199,7 @@ def _move_targets(r, c, is_glitch, pr, pc, occ_lo, occ_hi, blk_lo, blk_hi, field
     nearer = jnp.any(bb.to_mask(eo_lo, eo_hi).reshape(-1, NUM_CELLS) & (field < d_b[:, None]), axis=1)
     nb_lo, nb_hi = jnp.take_along_axis(n_lo, dir_b[:, None], 1)[:, 0], jnp.take_along_axis(n_hi, dir_b[:, None], 1)[:, 0]
     on_step = ((nb_lo & eo_lo) | (nb_hi & eo_hi)) != 0
-    search = moves & found_b & (nearer | on_step)
+    search = q.moves & found_b & (nearer | on_step)
     a_lo = ~blk_lo & (p_lo | ~occ_lo) & bb.FULL
     a_hi = ~blk_hi & (p_hi | ~occ_hi) & bb.FULL
     found_s, dir_s = jax.vmap(bfs_first_step)(a_lo, a_hi, p_idx, r, c, search)
@@ -242,175 +221,144 @@ def _move_targets(r, c, is_glitch, pr, pc, occ_lo, occ_hi, blk_lo, blk_hi, field
     return jnp.where(moves, r + _DR[d], r), jnp.where(moves, c + _DC[d], c)
 
 
-def _batched_visits(carry, fixed, start, stop):
-    """Visits ``start..stop-1`` (scalars shared by the batch) of an enemy step, on (N, 36) slots.
+def _visits(carry: StepCarry, fixed: StepInputs, start, stop) -> StepCarry:
+    """Visits ``start..stop-1`` (scalars shared by the batch) of an enemy step (§5.5).
 
-    The rule of ``_visits``: visit ``i`` takes the enemy with the ``i``-th smallest
-    priority (``_step_setup``'s random order, ties to the lower slot as in its stable
-    sort) by marking each visited slot past every other one, which is cheaper than
-    sorting the batch. Occupancy is an OR of per-slot cell bits kept up to date as
-    enemies move. Nothing else changes during a step, so whether an enemy may act is
-    known before the loop.
+    Visit ``i`` takes the enemy with the ``i``-th smallest ``order`` (ties to the lower
+    slot, as a stable sort would) by marking each visited slot past every other one,
+    which is cheaper than sorting the batch. An adjacent enemy attacks, another moves
+    (§5.6). Occupancy is an OR of per-slot cell bits kept up to date as enemies move.
+    Nothing else changes during a step, so whether an enemy may act is known before
+    the loop.
     """
-    pr, pc, n, can_act, glitch, cryptog, trans_lo, trans_hi, blk_lo, blk_hi, blocked_field, manhattan = fixed
+    pr, pc = fixed.player_row, fixed.player_col
 
-    def visit(i, carry):
-        prio, row, col, bit_lo, bit_hi, hp, attack, seen = carry
-        low = jnp.min(prio, axis=1, keepdims=True)  # two plain reductions beat an argmin
-        j = jnp.min(jnp.where(prio == low, _SLOTS, MAX_ENEMIES), axis=1)
+    def visit(i, carry: StepCarry) -> StepCarry:
+        low = jnp.min(carry.order, axis=1, keepdims=True)  # two plain reductions beat an argmin
+        j = jnp.min(jnp.where(carry.order == low, _SLOTS, MAX_ENEMIES), axis=1)
         hot = _SLOTS == j[:, None]
 
         def pick(x):
             return jnp.take_along_axis(x, j[:, None], axis=1)[:, 0]
 
-        r, c = pick(row), pick(col)
-        act = (i < n) & pick(can_act)
+        r, c, kind = pick(carry.row), pick(carry.col), pick(fixed.kind)
+        act = (i < fixed.visits) & pick(fixed.can_act)
         adjacent = (jnp.abs(r - pr) + jnp.abs(c - pc)) == 1
         does_attack = act & adjacent
         does_move = act & ~adjacent
-        occ_lo = jnp.bitwise_or.reduce(jnp.where(hot, bb.U32(0), bit_lo), axis=1) | trans_lo
-        occ_hi = jnp.bitwise_or.reduce(jnp.where(hot, bb.U32(0), bit_hi), axis=1) | trans_hi
-        is_glitch = pick(glitch)
-        field = jnp.where(is_glitch[:, None], manhattan, blocked_field)
-        new_r, new_c = _move_targets(
-            r, c, is_glitch, pr, pc, occ_lo, occ_hi, blk_lo, blk_hi, field, does_move
-        )
+        occ_lo = jnp.bitwise_or.reduce(jnp.where(hot, bb.U32(0), carry.bit_lo), axis=1) | fixed.board.trans_lo
+        occ_hi = jnp.bitwise_or.reduce(jnp.where(hot, bb.U32(0), carry.bit_hi), axis=1) | fixed.board.trans_hi
+        blk_lo, blk_hi, field = path_rule(kind, fixed.board)
+        new_r, new_c = move_targets(MoveQuery(
+            row=r, col=c, player_row=pr, player_col=pc, occ_lo=occ_lo, occ_hi=occ_hi,
+            blk_lo=blk_lo, blk_hi=blk_hi, field=field, moves=does_move,
+        ))
         new_r = jnp.where(does_move, new_r, r)
         new_c = jnp.where(does_move, new_c, c)
         moved = (new_r != r) | (new_c != c)
-        sees = moved & pick(cryptog) & ((new_r == pr) | (new_c == pc))
+        sees = is_seen(kind, moved, new_r, new_c, pr, pc)
         b_lo, b_hi = bb.bit(new_r * GRID + new_c)
         moving = hot & moved[:, None]
-        return (
-            jnp.where(hot, 3.0, prio),
-            jnp.where(hot, new_r[:, None], row),
-            jnp.where(hot, new_c[:, None], col),
-            jnp.where(moving, b_lo[:, None], bit_lo),
-            jnp.where(moving, b_hi[:, None], bit_hi),
-            jnp.where(does_attack, jnp.maximum(0, hp - 1), hp),
-            attack | (hot & does_attack[:, None]),
-            seen | (hot & sees[:, None]),
+        return StepCarry(
+            order=jnp.where(hot, 3.0, carry.order),
+            row=jnp.where(hot, new_r[:, None], carry.row),
+            col=jnp.where(hot, new_c[:, None], carry.col),
+            bit_lo=jnp.where(moving, b_lo[:, None], carry.bit_lo),
+            bit_hi=jnp.where(moving, b_hi[:, None], carry.bit_hi),
+            hp=jnp.where(does_attack, jnp.maximum(0, carry.hp - 1), carry.hp),
+            attacked=carry.attacked | (hot & does_attack[:, None]),
+            seen=carry.seen | (hot & sees[:, None]),
         )
 
     return jax.lax.fori_loop(start, stop, visit, carry)
 
 
-def _turn_fields(states: EnvState):
-    """What both enemy steps of a turn read and neither changes: the transmissions' and
-    the blocks' cells and the distance fields from the player (who does not move)."""
-    trans_lo, trans_hi = bb.from_mask(jax.vmap(occupancy)(states.transmissions) > 0)
-    blk_lo, blk_hi = bb.from_mask(states.board.block_kind > 0)
-    return (trans_lo, trans_hi, blk_lo, blk_hi,
-            *_distance_fields(blk_lo, blk_hi, states.player.row, states.player.col))
+def _enemy_step(states: EnvState, step_index, attacked, keys, do, board: TurnBoard):
+    """§5.5 for a batch: the first visits on every row, the rest on gathered rows.
 
-
-def _batched_enemy_step(states: EnvState, step_index: int, attacked, keys, do, fields):
-    """``enemy_step`` for a batch: the first visits on every row, the rest on gathered rows."""
+    Only enemies allowed a step this round can act (all at step 0, viruses at step 1),
+    so a random order of just those is the original's random order of everyone.
+    """
     en = states.enemies
-    may_act = en.alive & (step_index < _STEPS[en.kind])
-    prio = jnp.where(may_act, jax.vmap(lambda k: jax.random.uniform(k, (MAX_ENEMIES,)))(keys), 2.0)
-    n = jnp.where(do, jnp.sum(may_act.astype(jnp.int32), axis=1), 0)
-    can_act = may_act & (en.disabled <= 0) & ~en.stunned & ~attacked
+    may_act = en.alive & (step_index < steps_per_turn(en.kind))
+    order = jnp.where(may_act, jax.vmap(lambda k: jax.random.uniform(k, (MAX_ENEMIES,)))(keys), 2.0)
     bit_lo, bit_hi = bb.bit(jnp.where(en.alive, en.row * GRID + en.col, -1))
-    fixed = (
-        states.player.row, states.player.col, n, can_act, en.kind == EnemyType.GLITCH,
-        en.kind == EnemyType.CRYPTOG, *fields,
+    fixed = StepInputs(
+        player_row=states.player.row, player_col=states.player.col,
+        visits=jnp.where(do, jnp.sum(may_act.astype(jnp.int32), axis=1), 0),
+        can_act=may_act & (en.disabled <= 0) & ~en.stunned & ~attacked,
+        kind=en.kind, board=board,
     )
-    no = jnp.zeros_like(can_act)
-    carry = (prio, en.row, en.col, bit_lo, bit_hi, states.player.hp, no, no)
-    if n.shape[0] == 1:
+    no = jnp.zeros_like(may_act)
+    carry = StepCarry(order, en.row, en.col, bit_lo, bit_hi, states.player.hp, no, no)
+    if do.shape[0] == 1:
         # One environment (``env.step``): every visit in one loop, traced once.
-        carry = _batched_visits(carry, fixed, 0, n[0])
+        carry = _visits(carry, fixed, 0, fixed.visits[0])
         return _finish_step(states, attacked, carry)
-    carry = _batched_visits(carry, fixed, 0, jnp.minimum(jnp.max(n), FIRST_VISITS))
+    carry = _visits(carry, fixed, 0, jnp.minimum(jnp.max(fixed.visits), KNOBS.first_visits))
 
     def rest(rows, valid):
         c, f = rows
-        f = f[:2] + (jnp.where(valid, f[2], 0),) + f[3:]
-        return _batched_visits(c, f, FIRST_VISITS, jnp.max(f[2]))
+        f = f._replace(visits=jnp.where(valid, f.visits, 0))
+        return _visits(c, f, KNOBS.first_visits, jnp.max(f.visits))
 
-    carry = on_rows(n > FIRST_VISITS, rest, (carry, fixed), carry, share=REST_SHARE,
-                    priority=n, levels=REST_LEVELS)
+    carry = on_rows(fixed.visits > KNOBS.first_visits, rest, (carry, fixed), carry,
+                    share=KNOBS.rest_share, priority=fixed.visits, levels=KNOBS.rest_levels)
     return _finish_step(states, attacked, carry)
 
 
-def _finish_step(states: EnvState, attacked, carry):
+def _finish_step(states: EnvState, attacked, carry: StepCarry):
     en = states.enemies
-    _, row, col, _, _, hp, attack, seen = carry
     en = en.replace(
-        row=row, col=col,
-        last_row=jnp.where(seen, row, en.last_row), last_col=jnp.where(seen, col, en.last_col),
+        row=carry.row, col=carry.col,
+        last_row=jnp.where(carry.seen, carry.row, en.last_row),
+        last_col=jnp.where(carry.seen, carry.col, en.last_col),
     )
-    states = states.replace(enemies=en, player=states.player.replace(hp=hp))
-    return states, attacked | attack
+    states = states.replace(enemies=en, player=states.player.replace(hp=carry.hp))
+    return states, attacked | carry.attacked
 
 
-def full_enemy_turn(state: EnvState, key: jax.Array, params: EnvParams, do: jax.Array) -> EnvState:
-    """§5.3 phases 1-8 where ``do``; the state is unchanged elsewhere."""
-    k_step0, k_step1, k_sched, k_pending = jax.random.split(key, 4)
-    state = state.replace(turn=state.turn + do.astype(jnp.int32))
-    state = tick_transmissions(state, do)
-    attacked = jnp.zeros((MAX_ENEMIES,), jnp.bool_)
-    state, attacked = enemy_step(state, 0, attacked, k_step0, do)
-    # Step 1 exists only when some enemy is a virus, and only viruses act in it.
-    has_virus = jnp.any(state.enemies.alive & (state.enemies.kind == EnemyType.VIRUS))
-    state, attacked = enemy_step(state, 1, attacked, k_step1, do & has_virus)
-
-    due = do & ~state.scheduled_tasks_disabled & (state.turn >= state.next_scheduled_turn)
-    state = place_transmissions(state, due.astype(jnp.int32), False, True, k_sched)
-    state = state.replace(
-        next_scheduled_turn=jnp.where(due, state.turn + state.scheduled_interval, state.next_scheduled_turn)
-    )
-    state = place_transmissions(state, jnp.where(do, state.pending_siphon, 0), True, False, k_pending)
-    en = state.enemies
-    state = state.replace(
-        pending_siphon=jnp.where(do, 0, state.pending_siphon),
-        enemies=en.replace(
-            disabled=jnp.where(do & (en.disabled > 0), en.disabled - 1, en.disabled),
-            stunned=en.stunned & ~do,
-        ),
-    )
-    return push_snapshot(state, take_snapshot(state), params, do)
+def turn_keys(keys: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """The keys of one enemy turn per row: (the two enemy steps', the two spawn phases')."""
+    split = jax.vmap(lambda k: jax.random.split(k, 4))(keys)
+    return split[:, :2], split[:, 2:]
 
 
-def enemy_turn(state: EnvState, key: jax.Array, params: EnvParams, do: jax.Array | bool = True) -> EnvState:
-    """§5.2: where ``do``, a set STEP flag is cleared and skips the whole turn; else a full turn."""
-    do = jnp.asarray(do)
-    skipped = do & state.step_active
-    state = state.replace(step_active=state.step_active & ~skipped)
-    return full_enemy_turn(state, key, params, do & ~skipped)
+def enemy_moves(states: EnvState, step_keys: jax.Array, do: jax.Array) -> tuple[EnvState, jax.Array]:
+    """§5.2 and §5.3 phases 1-4 for a batch (leading axis N), where ``do``.
 
-
-def batched_enemy_turn(states: EnvState, keys: jax.Array, params: EnvParams, do: jax.Array) -> EnvState:
-    """``enemy_turn`` for a batch (leading axis N); same result row by row as vmapping it.
-
-    Enemy visits beyond the first few, and pending siphon spawns, run only on the
-    gathered rows that have them, so one crowded board does not make the whole batch
-    loop as long as it does.
+    A set STEP flag is cleared and skips the whole turn (every later phase too: the
+    returned ``runs`` is ``do`` less the skipped rows). Otherwise: turn + 1, the
+    transmission tick, then the enemy steps. Enemy visits beyond the first few run only
+    on the gathered rows that have them, so one crowded board does not make the whole
+    batch loop as long as it does.
     """
     skipped = do & states.step_active
     states = states.replace(step_active=states.step_active & ~skipped)
     do = do & ~skipped
-    split = jax.vmap(lambda k: jax.random.split(k, 4))(keys)
-    k_step0, k_step1, k_sched, k_pending = split[:, 0], split[:, 1], split[:, 2], split[:, 3]
     states = states.replace(turn=states.turn + do.astype(jnp.int32))
     states = jax.vmap(tick_transmissions)(states, do)
-    fields = _turn_fields(states)
+    board = _turn_board(states)
 
     def enemy_steps(step_index, carry):
         # Both steps share one traced body (the step index is data), which keeps the
         # compiled program small. Step 1 exists only where some enemy is a virus.
         core, attacked = carry
         en = core.enemies
-        has_virus = jnp.any(en.alive & (en.kind == EnemyType.VIRUS), axis=1)
-        keys = jnp.where(step_index == 0, k_step0, k_step1)
-        step_do = do & ((step_index == 0) | has_virus)
-        return _batched_enemy_step(core, step_index, attacked, keys, step_do, fields)
+        has_second = jnp.any(en.alive & (steps_per_turn(en.kind) > 1), axis=1)  # a virus
+        keys = jnp.where(step_index == 0, step_keys[:, 0], step_keys[:, 1])
+        step_do = do & ((step_index == 0) | has_second)
+        return _enemy_step(core, step_index, attacked, keys, step_do, board)
 
     attacked = jnp.zeros((do.shape[0], MAX_ENEMIES), jnp.bool_)
-    core, _ = jax.lax.fori_loop(0, 2, enemy_steps, (states.replace(undo=None), attacked))
-    states = core.replace(undo=states.undo)
+    states, _ = jax.lax.fori_loop(0, 2, enemy_steps, (states, attacked))
+    return states, do
 
+
+def spawn_transmissions(states: EnvState, spawn_keys: jax.Array, do: jax.Array) -> EnvState:
+    """§5.3 phases 5-6 for a batch, where ``do``: the scheduled task (§5.7), then the
+    pending siphon transmissions (§5.8), placed on the gathered rows that have any."""
+    k_sched, k_pending = spawn_keys[:, 0], spawn_keys[:, 1]
     due = do & ~states.scheduled_tasks_disabled & (states.turn >= states.next_scheduled_turn)
     spawning = do & (states.pending_siphon > 0)
 
@@ -429,14 +377,13 @@ def batched_enemy_turn(states: EnvState, keys: jax.Array, params: EnvParams, do:
 
         return jax.lax.fori_loop(0, 2, phase, s.transmissions)
 
-    core = states.replace(undo=None)
     if do.shape[0] == 1:
         # One environment (``env.step``): both placements traced once, under one conditional.
-        trans = on_rows(due | spawning, place, (core, due, k_sched, k_pending), states.transmissions)
+        trans = on_rows(due | spawning, place, (states, due, k_sched, k_pending), states.transmissions)
     else:
         states = states.replace(transmissions=jax.vmap(
             lambda s, d, k: place_transmissions(s, d.astype(jnp.int32), False, True, k).transmissions
-        )(core, due, k_sched))
+        )(states, due, k_sched))
 
         def spawn(rows, valid):
             s, k = rows
@@ -445,18 +392,40 @@ def batched_enemy_turn(states: EnvState, keys: jax.Array, params: EnvParams, do:
             )(s, k, valid).transmissions
 
         trans = on_rows(
-            spawning, spawn, (states.replace(undo=None), k_pending), states.transmissions, share=SPAWN_SHARE
+            spawning, spawn, (states, k_pending), states.transmissions,
+            share=KNOBS.spawn_share,
         )
-    states = states.replace(
-        next_scheduled_turn=jnp.where(due, states.turn + states.scheduled_interval, states.next_scheduled_turn)
-    )
-    en = states.enemies
-    states = states.replace(
+    return states.replace(
         transmissions=trans,
         pending_siphon=jnp.where(do, 0, states.pending_siphon),
+        next_scheduled_turn=jnp.where(due, states.turn + states.scheduled_interval, states.next_scheduled_turn),
+    )
+
+
+def end_enemy_turn(
+    states: EnvState, history: Snapshot, params: EnvParams, do: jax.Array
+) -> tuple[EnvState, Snapshot]:
+    """§5.3 phases 7-8 for a batch, where ``do``: disabled turns count down, stuns clear,
+    and an undo snapshot is pushed onto ``history``. Returns (states, history)."""
+    en = states.enemies
+    states = states.replace(
         enemies=en.replace(
             disabled=jnp.where(do[:, None] & (en.disabled > 0), en.disabled - 1, en.disabled),
             stunned=en.stunned & ~do[:, None],
         ),
     )
-    return jax.vmap(lambda s, d: push_snapshot(s, take_snapshot(s), params, d))(states, do)
+    return jax.vmap(lambda s, h, d: push_snapshot(s, h, params, d))(states, history, do)
+
+
+def batched_enemy_turn(states: EnvState, keys: jax.Array, params: EnvParams, do: jax.Array) -> EnvState:
+    """The whole enemy turn (§5.2, §5.3) for a batch (leading axis N), where ``do``:
+    ``enemy_moves``, ``spawn_transmissions``, ``end_enemy_turn``, as ``env`` runs them.
+
+    Same result row by row as the one-environment reference oracle
+    (tests/domain/reference_enemy_turn.py) under ``vmap``.
+    """
+    states, history = split_history(states)
+    step_keys, spawn_keys = turn_keys(keys)
+    states, runs = enemy_moves(states, step_keys, do)
+    states = spawn_transmissions(states, spawn_keys, runs)
+    return join_history(*end_enemy_turn(states, history, params, runs))

@@ -1,19 +1,21 @@
 """Public API of the game: reset, step, valid_actions, observe (and batched versions).
 
-``step`` is the only place that wires the rules together (game-rules §3.1):
-player action -> exit/stage completion or enemy turn -> done -> reward.
+``step`` is the only place that wires the rules together: ``_step_phases`` lists the
+phases of a step in order (game-rules §3.1).
 """
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 
 from hackmatrix.domain import draws
+from hackmatrix.domain.batching import KNOBS, where_rows
 from hackmatrix.domain.batching import on_rows as _on_rows
-from hackmatrix.domain.batching import where_rows
 from hackmatrix.domain.constants import CORNERS, FIRST_PROGRAM_ACTION, NUM_ACTIONS, NUM_STAGES
-from hackmatrix.domain.enemy_turn import batched_enemy_turn
+from hackmatrix.domain.enemy_turn import end_enemy_turn, enemy_moves, spawn_transmissions, turn_keys
 from hackmatrix.domain.events import Events
 from hackmatrix.domain.mask import program_valid
 from hackmatrix.domain.mask import valid_actions as _valid_actions
@@ -26,7 +28,8 @@ from hackmatrix.domain.programs import program_action
 from hackmatrix.domain.rewards import RewardInputs, calculate_reward
 from hackmatrix.domain.siphon import siphon_action
 from hackmatrix.domain.stage import advance_stage, initialise_stage
-from hackmatrix.domain.state import EnvParams, EnvState, empty_state, select_state
+from hackmatrix.domain.state import EnvParams, EnvState, Snapshot, empty_state, select_state
+from hackmatrix.domain.undo import join_history, split_history
 
 __all__ = [
     "EnvParams", "EnvState", "Observation", "reset", "step", "valid_actions", "observe",
@@ -37,15 +40,6 @@ __all__ = [
 
 _CORNERS = jnp.asarray(CORNERS)
 DEFAULT_PARAMS = EnvParams()
-# Sub-batch size of board generation (stage completions, auto-reset): a generation
-# costs ~50 us per row on a CPU core and a step sees a few dozen of them in 2048 games,
-# so rounds of 32 beat one round of the default N / 16 = 128 rows.
-GENERATION_WIDTH = 32
-# Share of the batch in one round of the siphon and program phases (width N / share).
-# Random play at 2048 envs siphons on ~1.5 % of rows and runs a program on ~0.4 %:
-# rounds of 32 and 16 rows beat the default 128 by ~15 % of the whole step.
-SIPHON_SHARE = 64
-PROGRAM_SHARE = 128
 
 
 def valid_actions(state: EnvState) -> jax.Array:
@@ -92,10 +86,10 @@ def _new_game(key: jax.Array, params: EnvParams, needed: jax.Array) -> EnvState:
 
 
 def _player_actions(
-    states: EnvState, actions: jax.Array, keys: jax.Array, params: EnvParams
+    core: EnvState, history: Snapshot, actions: jax.Array, keys: jax.Array, params: EnvParams
 ) -> tuple[EnvState, Events]:
-    """The player part of the step for a batch: (new states, events)."""
-    core = states.replace(undo=None)  # the undo buffer stays out of every select
+    """The player part of the step for a batch of games without their undo history:
+    (new games, events). UNDO reads its snapshot from ``history``."""
     is_siphon = actions == 4
     is_program = (actions >= FIRST_PROGRAM_ACTION) & (actions < NUM_ACTIONS)
     program = jnp.clip(actions - FIRST_PROGRAM_ACTION, 0, 22)
@@ -107,16 +101,16 @@ def _player_actions(
 
     def programs(rows, valid):
         st, prog, key, row = rows
-        # UNDO's snapshot, read from the full buffer for the gathered rows only.
-        snap = jax.tree_util.tree_map(lambda buf: buf[row, (st.undo_head - 1) % params.undo_depth], states.undo)
+        # UNDO's snapshot, read from the history for the gathered rows only.
+        snap = jax.tree_util.tree_map(lambda buf: buf[row, (st.undo_head - 1) % params.undo_depth], history)
         new, e = jax.vmap(lambda a, b, c, d: program_action(a, b, c, params, d))(st, prog, key, snap)
         ok = jax.vmap(lambda a, b: program_valid(a)[b])(st, prog)
         return new, e.replace(success=ok)
 
-    out, ev = _on_rows(is_siphon, siphon, core, (out, ev), share=SIPHON_SHARE)
+    out, ev = _on_rows(is_siphon, siphon, core, (out, ev), share=KNOBS.siphon_share)
     rows = jnp.arange(actions.shape[0])
-    out, ev = _on_rows(is_program, programs, (core, program, keys, rows), (out, ev), share=PROGRAM_SHARE)
-    return out.replace(undo=states.undo), ev
+    out, ev = _on_rows(is_program, programs, (core, program, keys, rows), (out, ev), share=KNOBS.program_share)
+    return out, ev
 
 
 def _siphon_death(state: EnvState) -> jax.Array:
@@ -131,32 +125,74 @@ def _distance(state: EnvState) -> jax.Array:
     return exit_distance(state.board.block_kind > 0, p.row, p.col, state.exit_row, state.exit_col)
 
 
-def _step_before_generation(states: EnvState, actions: jax.Array, keys: jax.Array, params: EnvParams):
-    """The batched step with the boards of newly entered stages not yet generated.
+class PhasesOut(NamedTuple):
+    """What ``_step_phases`` leaves for the caller: the step's results, and the rows
+    whose new stage's board is still to be generated (with the key to do it)."""
 
-    Returns (states, reward, done, breakdown, advance, k_stage): rows where
-    ``advance`` still need ``initialise_stage`` with their ``k_stage``. Nothing in
-    the rest of the step reads that board: a completed stage has no enemy turn, and
-    its reward uses the distance before the move (§3.3.2).
+    states: EnvState  # without their undo history
+    history: Snapshot  # (N, H, ...) the undo histories
+    reward: jax.Array  # (N,) float32
+    done: jax.Array  # (N,) bool
+    breakdown: dict[str, jax.Array]  # 15 x (N,) float32
+    advance: jax.Array  # (N,) bool: entered a new stage, board not generated yet
+    k_stage: jax.Array  # (N, key) the generation's key
+
+
+def _step_phases(
+    states: EnvState, history: Snapshot, actions: jax.Array, keys: jax.Array, params: EnvParams,
+    eager_generation: bool = False,
+) -> PhasesOut:
+    """The step for a batch, phase by phase (game-rules §3.1): the table of contents.
+
+    The phases run on the games without their undo history (``undo.split_history``);
+    only UNDO (phase 1) reads ``history`` and only phase 5 pushes onto it.
+
+    1. player action: move or attack, siphon, or program (§3.3, §4, §6); an invalid
+       action changes nothing (decisions 5 and 12);
+    2. stage advance on reaching the exit (§7.1): heal and next stage; the new board is
+       generated in phase 7;
+    3. enemy turn after a turn-ending action (§5.2-§5.5): STEP skip, turn + 1,
+       transmission tick, enemy steps;
+    4. spawns (§5.7, §5.8): the scheduled transmission, the pending siphon ones;
+    5. end of the enemy turn (§5.3): disable and stun reset, undo snapshot;
+    6. reward and done (observation-reward-metrics §3);
+    7. generation of the new stage's board (§7.2-§7.5).
+
+    Deferred generation: phase 7 is left to the caller (``advance``, ``k_stage``), which
+    runs it on the gathered rows that need it, with auto-reset's fresh games in the same
+    pass. That is sound because nothing in phases 3-6 reads the new board: a stage is
+    completed by reaching the exit, which ends no turn (no enemy turn runs), and its
+    reward uses the distance before the move (§3.3.2). ``eager_generation`` runs phase 7
+    right after phase 2 instead; a test checks both give the same steps.
     """
     actions = jnp.asarray(actions, jnp.int32)
     split = jax.vmap(lambda k: jax.random.split(k, 3))(keys)
     k_action, k_stage, k_enemy = split[:, 0], split[:, 1], split[:, 2]
     d_old = jax.vmap(_distance)(states)
 
-    acted, ev = _player_actions(states, actions, k_action, params)
+    # 1. Player action.
+    acted, ev = _player_actions(states, history, actions, k_action, params)
     # An index outside 0..27 is the invalid action (spec README decisions 5 and 12),
     # whatever the clipped index above would have done.
     ev = ev.replace(success=ev.success & (actions >= 0) & (actions < NUM_ACTIONS))
     s = jax.vmap(select_state)(ev.success, acted, states)
 
+    # 2. Stage advance.
     completes = ev.success & ev.exit_reached
     s, advance = jax.vmap(advance_stage, in_axes=(0, 0, None))(s, completes, params)
-    runs_turn = ev.success & ev.ends_turn
-    # Nearly every step some environment ends its turn; a scalar conditional would only
-    # add the copies of its operands, so the gated enemy turn runs directly.
-    s = batched_enemy_turn(s, k_enemy, params, runs_turn)
+    if eager_generation:
+        s = where_rows(advance, jax.vmap(initialise_stage)(s, k_stage, advance), s)
+        advance = jnp.zeros_like(advance)
 
+    # 3-5. Enemy turn. Nearly every step some environment ends its turn; a scalar
+    # conditional would only add the copies of its operands, so the gated phases run directly.
+    runs_turn = ev.success & ev.ends_turn
+    step_keys, spawn_keys = turn_keys(k_enemy)
+    s, turn_ran = enemy_moves(s, step_keys, runs_turn)
+    s = spawn_transmissions(s, spawn_keys, turn_ran)
+    s, history = end_enemy_turn(s, history, params, turn_ran)
+
+    # 6. Reward and done.
     p0, p1 = states.player, s.player
     died = ev.success & (p1.hp == 0)
     won = completes & (states.stage >= NUM_STAGES)
@@ -171,7 +207,8 @@ def _step_before_generation(states: EnvState, actions: jax.Array, keys: jax.Arra
     )
     reward, breakdown = jax.vmap(calculate_reward, in_axes=(0, 0, None))(ev, inputs, params)
     done = ~ev.success | died | won
-    return s, reward, done, breakdown, advance, k_stage
+    # 7. Generation: the caller's (see above).
+    return PhasesOut(s, history, reward, done, breakdown, advance, k_stage)
 
 
 def batched_step(
@@ -182,15 +219,17 @@ def batched_step(
     Identical, environment by environment, to ``jax.vmap(step)``; stage generation,
     which few environments need on a step, runs on the gathered rows that need it.
     """
-    s, reward, done, breakdown, advance, k_stage = _step_before_generation(states, actions, keys, params)
-    core = _on_rows(
+    s, history, reward, done, breakdown, advance, k_stage = _step_phases(
+        *split_history(states), actions, keys, params
+    )
+    s = _on_rows(
         advance,
         lambda rows, valid: jax.vmap(initialise_stage)(rows[0], rows[1], valid),
-        (s.replace(undo=None), k_stage),
-        s.replace(undo=None),
-        width=GENERATION_WIDTH,
+        (s, k_stage),
+        s,
+        width=KNOBS.generation_width,
     )
-    s = core.replace(undo=s.undo)
+    s = join_history(s, history)
     return s, jax.vmap(observe)(s), reward, done, breakdown
 
 
@@ -207,20 +246,19 @@ def batched_step_auto_reset(
     ``stage``, ``score`` and ``hp`` of the post-step states (before any reset), which
     is all a caller can read of them here (the observation is of the next states).
     """
-    s, reward, done, breakdown, advance, k_stage = _step_before_generation(states, actions, keys, params)
+    s, history, reward, done, breakdown, advance, k_stage = _step_phases(
+        *split_history(states), actions, keys, params
+    )
     ended = {"stage": s.stage, "score": s.player.score, "hp": s.player.hp}
 
     def generate(rows, valid):
         st, k_st, k_reset, is_done = rows
         fresh, k_fresh = jax.vmap(_new_game_base, in_axes=(0, None))(k_reset, params)
-        base = where_rows(is_done, fresh.replace(undo=None), st)
+        base = where_rows(is_done, split_history(fresh)[0], st)
         return jax.vmap(initialise_stage)(base, jnp.where(is_done[:, None], k_fresh, k_st), valid)
 
-    core = _on_rows(
-        advance | done, generate, (s.replace(undo=None), k_stage, reset_keys, done), s.replace(undo=None),
-        width=GENERATION_WIDTH,
-    )
-    return core.replace(undo=s.undo), reward, done, breakdown, ended
+    s = _on_rows(advance | done, generate, (s, k_stage, reset_keys, done), s, width=KNOBS.generation_width)
+    return join_history(s, history), reward, done, breakdown, ended
 
 
 def step(
@@ -249,10 +287,10 @@ def batched_auto_reset(
     ``jax.vmap(auto_reset)``.
     """
     def fresh(rows, valid):
-        return jax.vmap(_new_game, in_axes=(0, None, 0))(rows, params, valid).replace(undo=None)
+        return split_history(jax.vmap(_new_game, in_axes=(0, None, 0))(rows, params, valid))[0]
 
-    core = _on_rows(done, fresh, keys, states.replace(undo=None), width=GENERATION_WIDTH)
-    return core.replace(undo=states.undo)
+    games, history = split_history(states)
+    return join_history(_on_rows(done, fresh, keys, games, width=KNOBS.generation_width), history)
 
 
 batched_reset = jax.vmap(reset, in_axes=(0, None))

@@ -5,9 +5,8 @@ evaluates the threefry2x32 hash. JAX lowers it on CPU as a ``fori_loop`` of 5 tr
 (to keep programs small) and on GPU/TPU as straight-line code. A batched step makes
 a few dozen small draws, and on CPU each one became its own XLA while loop, which
 cannot fuse with its neighbours. With the straight-line lowering the same hash
-produces the same bits (a test checks it), and on the 2-core CI-like CPU the env
-rollout at 2048 envs ran ~14 % faster and compiled faster (``jit(env.step)``
-12.7-13.4 s -> 10.3-10.8 s, same load; docs/performance.md).
+produces the same bits (a test checks it), and the env rollout runs and compiles
+faster on CPU (figures: docs/performance.md, "Batching knobs and other engine choices").
 
 The choice is global to the process (a lowering rule of JAX's threefry primitive, for
 the CPU platform only) and applies to programs lowered after it, so it is opt-in:

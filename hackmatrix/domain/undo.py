@@ -5,19 +5,36 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from hackmatrix.domain.state import EnvParams, EnvState, Snapshot
+from hackmatrix.domain.state import EnvParams, EnvState, Snapshot, take_snapshot
 
-def push_snapshot(state: EnvState, snap: Snapshot, params: EnvParams, do: jax.Array | bool = True) -> EnvState:
-    """Where ``do``, store ``snap`` at the head; the oldest entry is overwritten when full."""
+def split_history(state: EnvState) -> tuple[EnvState, Snapshot]:
+    """(the game without its undo history, the history): the step's phases run on the
+    first; only ``push_snapshot`` and UNDO (``restore_snapshot`` of a snapshot read from
+    the history) touch the second. ``undo_head``/``undo_count`` stay with the game (the
+    mask reads the count)."""
+    return state.replace(undo=None), state.undo
+
+
+def join_history(state: EnvState, history: Snapshot) -> EnvState:
+    """The inverse of ``split_history``."""
+    return state.replace(undo=history)
+
+
+def push_snapshot(
+    state: EnvState, history: Snapshot, params: EnvParams, do: jax.Array | bool = True
+) -> tuple[EnvState, Snapshot]:
+    """Where ``do``, store a snapshot of ``state`` at the head of ``history``; the oldest
+    entry is overwritten when full. Returns (state with head/count moved, history)."""
     do = jnp.asarray(do)
     head = state.undo_head
     slot = jnp.where(do, head, params.undo_depth)  # out of range: the write is dropped
-    undo = jax.tree_util.tree_map(lambda buf, x: buf.at[slot].set(x, mode="drop"), state.undo, snap)
-    return state.replace(
-        undo=undo,
+    history = jax.tree_util.tree_map(lambda buf, x: buf.at[slot].set(x, mode="drop"), history, take_snapshot(state))
+    state = state.replace(
         undo_head=jnp.where(do, (head + 1) % params.undo_depth, head),
         undo_count=jnp.where(do, jnp.minimum(state.undo_count + 1, params.undo_depth), state.undo_count),
     )
+    return state, history
+
 
 def top_snapshot(state: EnvState, params: EnvParams) -> Snapshot:
     """The most recent snapshot (meaningless when the history is empty)."""

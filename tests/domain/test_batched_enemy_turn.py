@@ -1,11 +1,12 @@
-"""The batched enemy turn (sub-batched visits and spawns) equals the per-environment rule."""
+"""The engine's batched enemy turn equals the reference oracle (tests/domain/reference_enemy_turn.py)."""
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from hackmatrix.domain import env
-from hackmatrix.domain.enemy_turn import batched_enemy_turn, enemy_turn
+from hackmatrix.domain.enemy_turn import batched_enemy_turn
+from tests.domain.reference_enemy_turn import enemy_turn
 
 N = 48
 

@@ -1,9 +1,13 @@
 """Core rules: game-rules §3.3 (direction actions), §4.1 (siphon), §5.2–§5.8 (enemy turn)."""
 
+import math
+
+import jax
 import jax.numpy as jnp
 import numpy as np
 
 from hackmatrix.domain.constants import PROGRAM_NAMES, channel
+from hackmatrix.domain.placement import MISS, place_transmissions
 
 from tests.domain.conftest import (
     ACTION, ROLLOUT_ENVS, RIGHT, SIPHON, assert_breakdown, build, cell, data_block, desc,
@@ -334,6 +338,46 @@ def test_ten_siphons_shorten_the_interval_to_4_and_postpone_next_by_5():
 
 
 # --- §5.8 transmission placement (statistical) ----------------------------------------------------
+def _placements(scenario: dict, samples: int = 20000) -> np.ndarray:
+    """Where one scheduled placement (§5.8) lands on ``scenario``, per key: flat cell, -1 if none."""
+    state = build(scenario)
+    before = int(jnp.sum(state.transmissions.alive))
+
+    def one(k):
+        tr = place_transmissions(state, jnp.int32(1), False, True, k).transmissions
+        placed = jnp.sum(tr.alive) > before
+        return jnp.where(placed, tr.row[before] * 6 + tr.col[before], -1)
+
+    keys = jax.random.split(jax.random.PRNGKey(5), samples)
+    return np.asarray(jax.jit(jax.vmap(one))(keys))
+
+
+def _within_binomial(hits: int, n: int, p: float, sigmas: float = 5.0) -> bool:
+    return abs(hits / n - p) <= sigmas * math.sqrt(p * (1 - p) / n)
+
+
+def test_placement_falls_back_into_line_of_fire_at_the_originals_rate():
+    # The spec's measurement: player (0,0), rows and columns 1-5 full but (3,3): k = 1, e = 11.
+    filled = [trans(r, c, 5) for r in range(1, 6) for c in range(1, 6) if (r, c) != (3, 3)]
+    cells = _placements(scen(0, 0, transmissions=filled))
+    n = len(cells)
+    in_line = int(np.sum((cells >= 0) & ((cells // 6 == 0) | (cells % 6 == 0))))
+    p_fallback = MISS[1] * (1 - MISS[11])  # (35/36)^100 * (1 - (25/36)^100) ~ 6 %
+    assert 0.05 < p_fallback < 0.07
+    assert _within_binomial(in_line, n, p_fallback), in_line / n
+    assert int(np.sum(cells == -1)) <= 2  # dropping needs both searches to miss: ~1e-18
+    # The rest land on (3,3); the fallback is uniform over the 11 empty cells, (3,3) included.
+    p_33 = (1 - MISS[1]) + p_fallback / 11
+    assert _within_binomial(int(np.sum(cells == 3 * 6 + 3)), n, p_33)
+
+
+def test_placement_with_one_empty_cell_in_line_of_fire_is_dropped_at_the_originals_rate():
+    # Player (0,0); every other cell but (0,5) holds a transmission: k = 0, e = 1.
+    filled = [trans(r, c, 5) for r in range(6) for c in range(6) if (r, c) not in ((0, 0), (0, 5))]
+    cells = _placements(scen(0, 0, transmissions=filled))
+    assert set(np.unique(cells)) <= {-1, 5}
+    assert _within_binomial(int(np.sum(cells == -1)), len(cells), MISS[1])  # (35/36)^100 ~ 6 %
+
 
 def test_scheduled_transmission_is_never_placed_in_line_of_fire():
     s = build(scen(0, 0, energy=1, owned=["WAIT"], turn=11))
