@@ -35,6 +35,7 @@ def test_spec_recipe_is_the_spec_configuration():
     assert (cfg.total_timesteps, cfg.network, cfg.ent_coef, cfg.learning_rate) == (
         10_000_000, "mlp", 0.15, 2.5e-4)
     assert not cfg.anneal_lr and not cfg.normalize_returns and cfg.ent_coef_final is None
+    assert cfg.teacher == "none"  # no kickstarting: the spec's PPO alone
     assert (cfg.num_envs, cfg.num_steps, cfg.resolved_num_minibatches,
             cfg.resolved_update_epochs) == (256, 128, 4, 4)
 

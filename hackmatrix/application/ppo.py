@@ -25,7 +25,7 @@ from hackmatrix.application.env_wrapper import HackMatrixEnv
 from hackmatrix.application.metrics import rollout_metrics
 from hackmatrix.application.network import init_params
 from hackmatrix.application.network import make_network as build_network
-from hackmatrix.domain.constants import REWARD_KEYS
+from hackmatrix.domain.constants import NUM_ACTIONS, REWARD_KEYS
 from hackmatrix.domain.state import EnvParams
 
 ADV_NORM_EPS = 1e-8
@@ -41,7 +41,7 @@ class Transition(NamedTuple):
     value: jax.Array  # (N,) float32
     reward: jax.Array  # (N,) float32
     done: jax.Array  # (N,) bool
-    teacher_action: jax.Array | None  # (N,) int32, -1 where not asked; None: no teacher
+    teacher_choice: jax.Array | None  # (N, 28) bool teacher's best actions (none: not asked)
 
 
 class StepStats(NamedTuple):
@@ -116,15 +116,16 @@ def teacher_coef_at(config: TrainConfig, update: jax.Array | int) -> jax.Array:
     return jnp.float32(config.teacher_coef) * jnp.clip(1.0 - frac, 0.0, 1.0)
 
 
-def make_teacher(config: TrainConfig) -> Callable[[Any, jax.Array], jax.Array] | None:
-    """``teacher(states, keys) -> (N,) int32`` actions of ``config.teacher``; None for none."""
+def make_teacher(config: TrainConfig) -> Callable[[Any], jax.Array] | None:
+    """``teacher(states) -> (N, 28) bool``, the actions ``config.teacher`` rates best (ties
+    included); None without a teacher."""
     if not config.uses_teacher:
         return None
     # Imported here, not at module level: the scripted policy builds device constants on
     # import, and nothing may start JAX's backend before jax.distributed is initialised.
-    from hackmatrix.application.scripted_policy import batched_scripted_action
+    from hackmatrix.application.scripted_policy import batched_best_actions
 
-    return batched_scripted_action
+    return batched_best_actions
 
 
 def make_optimizer(config: TrainConfig) -> optax.GradientTransformation:
@@ -254,8 +255,8 @@ class LossInfo(NamedTuple):
     approx_kl: jax.Array
     clip_frac: jax.Array
     ratio_max_dev: jax.Array  # max |rho - 1| over the minibatch
-    teacher_loss: jax.Array  # mean -log pi(teacher action) over rows that have one; 0: none
-    teacher_agreement: jax.Array  # share of those rows whose greedy action is the teacher's
+    teacher_loss: jax.Array  # mean -log pi(teacher's choices) over labelled rows; 0: none
+    teacher_agreement: jax.Array  # share of those rows whose greedy action is a choice
 
 
 class Minibatch(NamedTuple):
@@ -265,7 +266,7 @@ class Minibatch(NamedTuple):
     log_prob: jax.Array
     advantage: jax.Array
     target: jax.Array
-    teacher_action: jax.Array | None = None  # -1: no teacher action for that row
+    teacher_choice: jax.Array | None = None  # (B, 28) bool; a row of False: no label
 
 
 def ppo_loss(
@@ -278,7 +279,9 @@ def ppo_loss(
     teacher_coef: float | jax.Array = 0.0,
 ) -> tuple[jax.Array, LossInfo]:
     """Clipped PPO loss with per-minibatch advantage normalisation and unclipped value loss,
-    plus ``teacher_coef`` x the teacher's cross-entropy when the batch has teacher actions."""
+    plus ``teacher_coef`` x the teacher term when the batch has teacher labels: the mean of
+    -log pi(S) over labelled rows, S the set of actions the teacher rates best (one action,
+    or the ties its random tie-breaking would choose between)."""
     logits, value = apply_fn(params, batch.obs)
     all_log_probs = distribution.log_probs(logits, batch.mask)
     log_prob = distribution.log_prob_of(all_log_probs, batch.action)
@@ -292,15 +295,16 @@ def ppo_loss(
     ent_loss = -entropy
     total = pg_loss + vf_coef * vf_loss + ent_coef * ent_loss
     teacher_loss = teacher_agreement = jnp.float32(0.0)
-    if batch.teacher_action is not None:
-        asked = batch.teacher_action >= 0
-        weight = asked.astype(jnp.float32)
+    if batch.teacher_choice is not None:
+        choice = batch.teacher_choice
+        weight = jnp.any(choice, axis=-1).astype(jnp.float32)
         count = jnp.maximum(weight.sum(), 1.0)
-        target = jnp.where(asked, batch.teacher_action, 0)
-        nll = -distribution.log_prob_of(all_log_probs, target)
+        log_p_choice = jax.nn.logsumexp(jnp.where(choice, all_log_probs, -jnp.inf), axis=-1)
+        nll = -jnp.where(weight > 0, log_p_choice, 0.0)
         greedy = jnp.argmax(all_log_probs, axis=-1)
+        picked = jnp.take_along_axis(choice, greedy[:, None], axis=-1)[:, 0]
         teacher_loss = jnp.sum(nll * weight) / count
-        teacher_agreement = jnp.sum((greedy == target) * weight) / count
+        teacher_agreement = jnp.sum(picked * weight) / count
         total = total + teacher_coef * teacher_loss
     info = LossInfo(
         pg_loss=pg_loss,
@@ -355,21 +359,22 @@ def make_update_step(
         if teacher_fn is not None:
             teacher_fn = per_device(teacher_fn)
 
-    def teacher_actions(env_state: Any, key: jax.Array, coef: jax.Array) -> jax.Array | None:
-        """The teacher's actions while its weight is positive, else -1 (not computed)."""
+    def teacher_choices(env_state: Any, coef: jax.Array) -> jax.Array | None:
+        """The teacher's best actions while its weight is positive, else none (the
+        teacher is not run)."""
         if teacher_fn is None:
             return None
         return jax.lax.cond(
             coef > 0.0,
-            lambda: teacher_fn(env_state, jax.random.split(key, num_envs)).astype(jnp.int32),
-            lambda: jnp.full((num_envs,), -1, jnp.int32),
+            lambda: teacher_fn(env_state),
+            lambda: jnp.zeros((num_envs, NUM_ACTIONS), jnp.bool_),
         )
 
     def env_step(carry, teacher_coef):
         params, env_state, obs, ep_return, ep_length, disc_return, key = carry
         key, k_action, k_env = jax.random.split(key, 3)
         mask = batched_mask(env_state)
-        teacher_action = teacher_actions(env_state, jax.random.fold_in(k_action, 1), teacher_coef)
+        teacher_choice = teacher_choices(env_state, teacher_coef)
         logits, value = policy(params, obs)
         action = distribution.sample(k_action, logits, mask)
         log_prob = distribution.log_prob_of(distribution.log_probs(logits, mask), action)
@@ -389,7 +394,7 @@ def make_update_step(
         ep_return = jnp.where(done, 0.0, ep_return)
         ep_length = jnp.where(done, 0, ep_length)
         disc_return = jnp.where(done, 0.0, disc_return)
-        transition = Transition(obs, mask, action, log_prob, value, reward, done, teacher_action)
+        transition = Transition(obs, mask, action, log_prob, value, reward, done, teacher_choice)
         carry = (params, next_state, next_obs, ep_return, ep_length, disc_return, key)
         return carry, (transition, stats, seen_return)
 
@@ -424,7 +429,7 @@ def make_update_step(
         ent_coef = ent_coef_at(config, runner.update)
         flat = Minibatch(
             obs=traj.obs, mask=traj.mask, action=traj.action, log_prob=traj.log_prob,
-            advantage=advantages, target=targets, teacher_action=traj.teacher_action,
+            advantage=advantages, target=targets, teacher_choice=traj.teacher_choice,
         )
         if mesh is None:
             flat = jax.tree_util.tree_map(lambda x: x.reshape((batch_size,) + x.shape[2:]), flat)

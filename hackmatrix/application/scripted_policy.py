@@ -54,6 +54,7 @@ from hackmatrix.domain.mask import valid_actions
 from hackmatrix.domain.state import EnvState
 
 FAR = 99  # distance of an unreachable cell
+TIE = 1e-3  # scores closer than this are a tie, broken at random
 NO_GAIN = 1e6  # a detour target that is not one
 
 _DR = jnp.asarray(DIR_DROW)
@@ -349,10 +350,8 @@ def _program_scores(
     return scores
 
 
-def action_scores(
-    state: EnvState, key: jax.Array, weights: Weights = DEFAULT_WEIGHTS
-) -> jax.Array:
-    """(28,) float32 scores; invalid actions are -inf."""
+def _plain_scores(state: EnvState, weights: Weights) -> tuple[jax.Array, jax.Array]:
+    """((28,) float32 scores before tie-breaking, (28,) bool valid actions)."""
     turn_scores, attackers, damage = _turn_model(state, weights)
     mask = valid_actions(state)
     turn_masked = jnp.where(mask[_TURN_ACTIONS], turn_scores, -jnp.inf)
@@ -361,9 +360,30 @@ def action_scores(
     scores = jnp.full((NUM_ACTIONS,), -jnp.inf, jnp.float32)
     scores = scores.at[FIRST_PROGRAM_ACTION:].set(programs)
     scores = scores.at[_TURN_ACTIONS].set(jnp.maximum(scores[_TURN_ACTIONS], turn_scores))
-    noise = jax.random.uniform(key, (NUM_ACTIONS,), minval=0.0, maxval=1e-3)
-    scores = jnp.nan_to_num(scores, nan=-1e30, posinf=1e30, neginf=-1e30) + noise
-    return jnp.where(mask, scores, -jnp.inf)
+    return jnp.nan_to_num(scores, nan=-1e30, posinf=1e30, neginf=-1e30), mask
+
+
+def action_scores(
+    state: EnvState, key: jax.Array, weights: Weights = DEFAULT_WEIGHTS
+) -> jax.Array:
+    """(28,) float32 scores; invalid actions are -inf. Noise below ``TIE`` from ``key``
+    breaks ties."""
+    scores, mask = _plain_scores(state, weights)
+    noise = jax.random.uniform(key, (NUM_ACTIONS,), minval=0.0, maxval=TIE)
+    return jnp.where(mask, scores + noise, -jnp.inf)
+
+
+def best_actions(state: EnvState, weights: Weights = DEFAULT_WEIGHTS) -> jax.Array:
+    """(28,) bool: the valid actions scoring within ``TIE`` of the best, every action the
+    tie-breaking noise could make ``scripted_action`` pick (a teacher's label set)."""
+    scores, mask = _plain_scores(state, weights)
+    scores = jnp.where(mask, scores, -jnp.inf)
+    return mask & (scores >= jnp.max(scores) - TIE)
+
+
+def batched_best_actions(states: EnvState, weights: Weights = DEFAULT_WEIGHTS) -> jax.Array:
+    """(N, 28) bool: ``best_actions`` for a batch of states (leading axis N)."""
+    return jax.vmap(best_actions, in_axes=(0, None))(states, weights)
 
 
 def scripted_action(

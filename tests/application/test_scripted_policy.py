@@ -171,3 +171,16 @@ def test_with_no_valid_action_it_returns_0_and_scores_stay_finite_or_minus_inf(s
     assert not mask.any()
     assert action == 0
     assert np.all(np.isneginf(scores))
+
+
+def test_best_actions_are_the_valid_actions_the_tie_breaking_chooses_between():
+    # Over many keys, scripted_action picks exactly the actions best_actions names.
+    from hackmatrix.application.scripted_policy import best_actions, scripted_action
+
+    for seed in range(6):
+        state, _ = env.reset(jax.random.PRNGKey(seed), env.EnvParams())
+        best = np.asarray(best_actions(state))
+        assert best.any() and not (best & ~np.asarray(env.valid_actions(state))).any()
+        picked = {int(scripted_action(state, k))
+                  for k in jax.random.split(jax.random.PRNGKey(100 + seed), 64)}
+        assert picked == set(np.flatnonzero(best))

@@ -20,7 +20,15 @@ from tests.application.fakes import RecordingLogger
 BATCH = TINY["num_envs"] * TINY["num_steps"]
 
 
-def _batch(teacher_action):
+def _choices(rows):
+    """(len(rows), 28) bool from one set of action indices per row."""
+    out = np.zeros((len(rows), 28), bool)
+    for i, row in enumerate(rows):
+        out[i, list(row)] = True
+    return jnp.asarray(out)
+
+
+def _batch(teacher_choice):
     net = ActorCritic(hidden_dim=16, num_layers=1)
     params = init_params(net, jax.random.PRNGKey(0))
     obs = jax.random.uniform(jax.random.PRNGKey(1), (4, 1545))
@@ -31,28 +39,30 @@ def _batch(teacher_action):
     batch = Minibatch(
         obs=obs, mask=mask, action=action, log_prob=distribution.log_prob_of(logp_all, action),
         advantage=jnp.array([-1.0, 0.0, 1.0, 2.0]), target=value,
-        teacher_action=None if teacher_action is None else jnp.asarray(teacher_action, jnp.int32),
+        teacher_choice=None if teacher_choice is None else _choices(teacher_choice),
     )
     return net, params, batch, logp_all
 
 
-def test_teacher_loss_is_the_mean_negative_log_probability_of_the_teacher_actions():
-    # Rows 0-2 have teacher actions 7, 0, 27; row 3 has none (-1) and does not count.
-    net, params, batch, logp_all = _batch([7, 0, 27, -1])
-    without, info0 = ppo_loss(params, net.apply, batch._replace(teacher_action=None),
+def test_teacher_loss_is_the_mean_negative_log_probability_of_the_teacher_choices():
+    # Row 0: the teacher's one best action 7; row 1: a tie between 0 and 2 (either is
+    # the teacher's, so the loss is -log(p0 + p2)); row 2: 27; row 3: no label, no count.
+    net, params, batch, logp_all = _batch([{7}, {0, 2}, {27}, set()])
+    without, info0 = ppo_loss(params, net.apply, batch._replace(teacher_choice=None),
                               0.2, 0.5, 0.15)
     total, info = ppo_loss(params, net.apply, batch, 0.2, 0.5, 0.15, teacher_coef=2.0)
-    expected = -float(logp_all[0, 7] + logp_all[1, 0] + logp_all[2, 27]) / 3
+    p = np.exp(np.asarray(logp_all, np.float64))
+    expected = -(np.log(p[0, 7]) + np.log(p[1, 0] + p[1, 2]) + np.log(p[2, 27])) / 3
     assert float(info.teacher_loss) == pytest.approx(expected, rel=1e-5)
-    greedy = np.argmax(np.asarray(logp_all), axis=-1)
-    assert float(info.teacher_agreement) == pytest.approx(
-        np.mean(greedy[:3] == np.array([7, 0, 27])))
+    greedy = np.argmax(p, axis=-1)
+    agree = [greedy[0] == 7, greedy[1] in (0, 2), greedy[2] == 27]
+    assert float(info.teacher_agreement) == pytest.approx(np.mean(agree))
     assert float(total) == pytest.approx(float(without) + 2.0 * expected, rel=1e-5)
     assert float(info0.teacher_loss) == 0.0  # no teacher: the loss is the plain PPO loss
 
 
 def test_a_gradient_step_on_the_teacher_term_raises_the_teacher_actions_probability():
-    net, params, batch, logp_all = _batch([7, 7, 7, 7])
+    net, params, batch, logp_all = _batch([{7}] * 4)
     grads = jax.grad(lambda p: ppo_loss(p, net.apply, batch, 0.2, 0.0, 0.0, 1.0)[1].teacher_loss)(
         params)
     stepped = jax.tree_util.tree_map(lambda p, g: p - 0.1 * g, params, grads)
@@ -96,5 +106,5 @@ def test_training_with_the_scripted_teacher_logs_its_weight_loss_and_agreement()
     for r in records[:2]:
         assert 0.0 < r["train/teacher_loss"] < np.log(28)
         assert 0.0 <= r["train/teacher_agreement"] <= 1.0
-    # Afterwards the teacher is not asked: no rows, no loss.
+    # Afterwards the teacher is not run: no labelled rows, no loss.
     assert [r["train/teacher_loss"] for r in records[2:]] == [0.0, 0.0]
