@@ -177,10 +177,14 @@ def test_best_actions_are_the_valid_actions_the_tie_breaking_chooses_between():
     # Over many keys, scripted_action picks exactly the actions best_actions names.
     from hackmatrix.application.scripted_policy import best_actions, scripted_action
 
-    for seed in range(6):
+    @jax.jit
+    def check(seed):
         state, _ = env.reset(jax.random.PRNGKey(seed), env.EnvParams())
-        best = np.asarray(best_actions(state))
-        assert best.any() and not (best & ~np.asarray(env.valid_actions(state))).any()
-        picked = {int(scripted_action(state, k))
-                  for k in jax.random.split(jax.random.PRNGKey(100 + seed), 64)}
-        assert picked == set(np.flatnonzero(best))
+        keys = jax.random.split(jax.random.PRNGKey(100 + seed), 64)
+        picked = jax.vmap(scripted_action, in_axes=(None, 0))(state, keys)
+        return best_actions(state), env.valid_actions(state), picked
+
+    for seed in range(6):
+        best, valid, picked = (np.asarray(x) for x in check(seed))
+        assert best.any() and not (best & ~valid).any()
+        assert set(picked.tolist()) == set(np.flatnonzero(best))
