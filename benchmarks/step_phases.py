@@ -8,12 +8,18 @@ Usage:
 The step the trainer runs per rollout step (``env_wrapper``): the action mask, the
 policy's action (here: a uniform valid action, the env benchmark's sampler), then
 ``env.batched_step_auto_reset`` and the observation codes of the next states. This
-script splits it into the phases of ``hackmatrix/domain/env.py`` (``_player_actions``
-into its move/attack, siphon and program parts, ``_step_before_generation``, the
-generation pass of ``batched_step_auto_reset``), calls each with the engine's own
-functions and the engine's own arguments (sub-batch shares and widths), and checks
-that chaining the phases gives ``batched_step_auto_reset``'s next states, rewards and
-dones bit for bit (so the phases are the step's, not a copy that drifted).
+script splits it into the phases that ``env._step_phases`` lists (its docstring): 1
+player action (move/attack, siphon, programs: ``_player_actions``' three parts), 2
+stage advance, 3 enemy moves, 4 spawns, 5 end of the enemy turn with the undo
+snapshot (``enemy_turn.enemy_moves``, ``spawn_transmissions``, ``end_enemy_turn``), 6
+reward and done, 7 generation (``batched_step_auto_reset``'s pass: new stages and
+auto-reset), then the observation. The phases run on the games apart from their undo
+history (``undo.split_history``, untimed, as the engine does) and only programs (UNDO)
+and the end of the enemy turn touch the history. Each phase is called with the
+engine's own functions and arguments (``batching.KNOBS``' sub-batch shares and
+widths), and the script checks that chaining the phases gives
+``batched_step_auto_reset``'s next states, rewards and dones bit for bit (so the
+phases are the step's, not a copy that drifted).
 
 Realistic inputs: N games reset, then ``--warm-steps`` random valid steps (the env
 benchmark's rollout), then ``--snapshots`` states ``--gap`` steps apart; every phase
@@ -69,15 +75,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def phase_functions(params) -> dict[str, Any]:
     """name -> function of the step's intermediate values (a dict) returning a dict.
 
-    In order, each reads only what the earlier ones wrote; chained they compute
-    ``mask, action, env.batched_step_auto_reset, observation_code`` (see ``chain``).
+    In order, each reads only what the earlier ones wrote (``setup`` first, ``finish``
+    last, both untimed); chained they compute ``mask, action,
+    env.batched_step_auto_reset, observation_code`` (see ``chain``). Phases 1-7 are
+    those of ``env._step_phases``, with its own functions and arguments.
     """
     import jax
     import jax.numpy as jnp
     from hackmatrix.domain import env
-    from hackmatrix.domain.batching import on_rows, where_rows
+    from hackmatrix.domain.batching import KNOBS, on_rows, where_rows
     from hackmatrix.domain.constants import FIRST_PROGRAM_ACTION, NUM_ACTIONS, NUM_STAGES
-    from hackmatrix.domain.enemy_turn import batched_enemy_turn
+    from hackmatrix.domain.enemy_turn import end_enemy_turn, enemy_moves, spawn_transmissions, turn_keys
     from hackmatrix.domain.mask import program_valid
     from hackmatrix.domain.observation import observation_code
     from hackmatrix.domain.player_action import direction_action
@@ -86,6 +94,7 @@ def phase_functions(params) -> dict[str, Any]:
     from hackmatrix.domain.siphon import siphon_action
     from hackmatrix.domain.stage import advance_stage, initialise_stage
     from hackmatrix.domain.state import select_state
+    from hackmatrix.domain.undo import split_history
 
     import env_throughput
 
@@ -97,56 +106,61 @@ def phase_functions(params) -> dict[str, Any]:
 
     def keys(v):
         split = jax.vmap(lambda k: jax.random.split(k, 3))(v["keys"])
-        return {"k_action": split[:, 0], "k_stage": split[:, 1], "k_enemy": split[:, 2]}
+        step_keys, spawn_keys = turn_keys(split[:, 2])
+        return {"k_action": split[:, 0], "k_stage": split[:, 1],
+                "step_keys": step_keys, "spawn_keys": spawn_keys}
 
     def distance_before(v):
-        return {"d_old": jax.vmap(env._distance)(v["states"])}
+        return {"d_old": jax.vmap(env._distance)(v["core"])}
 
     def move_attack(v):
-        core = v["states"].replace(undo=None)
-        out, ev = jax.vmap(direction_action)(core, jnp.clip(v["actions"], 0, 3))
+        out, ev = jax.vmap(direction_action)(v["core"], jnp.clip(v["actions"], 0, 3))
         return {"out": out, "ev": ev}
 
     def siphon(v):
-        core = v["states"].replace(undo=None)
         out, ev = on_rows(v["actions"] == 4, lambda rows, valid: jax.vmap(siphon_action)(rows),
-                          core, (v["out"], v["ev"]), share=env.SIPHON_SHARE)
+                          v["core"], (v["out"], v["ev"]), share=KNOBS.siphon_share)
         return {"out": out, "ev": ev}
 
     def programs(v):
-        states, actions = v["states"], v["actions"]
-        core = states.replace(undo=None)
+        core, history, actions = v["core"], v["history"], v["actions"]
         is_program = (actions >= FIRST_PROGRAM_ACTION) & (actions < NUM_ACTIONS)
         program = jnp.clip(actions - FIRST_PROGRAM_ACTION, 0, 22)
 
         def run(rows, valid):
             st, prog, key, row = rows
-            snap = jax.tree_util.tree_map(
-                lambda buf: buf[row, (st.undo_head - 1) % params.undo_depth], states.undo)
+            snap = jax.tree_util.tree_map(lambda buf: buf[row, (st.undo_head - 1) % params.undo_depth], history)
             new, e = jax.vmap(lambda a, b, c, d: program_action(a, b, c, params, d))(st, prog, key, snap)
             ok = jax.vmap(lambda a, b: program_valid(a)[b])(st, prog)
             return new, e.replace(success=ok)
 
         rows = jnp.arange(actions.shape[0])
         out, ev = on_rows(is_program, run, (core, program, v["k_action"], rows), (v["out"], v["ev"]),
-                          share=env.PROGRAM_SHARE)
+                          share=KNOBS.program_share)
         return {"out": out, "ev": ev}
 
     def select_advance(v):
-        states, actions = v["states"], v["actions"]
+        actions = v["actions"]
         ev = v["ev"].replace(success=v["ev"].success & (actions >= 0) & (actions < NUM_ACTIONS))
-        acted = v["out"].replace(undo=states.undo)
-        s = jax.vmap(select_state)(ev.success, acted, states)
+        s = jax.vmap(select_state)(ev.success, v["out"], v["core"])
         completes = ev.success & ev.exit_reached
         s, advance = jax.vmap(advance_stage, in_axes=(0, 0, None))(s, completes, params)
         return {"ev": ev, "s": s, "advance": advance, "completes": completes,
                 "runs_turn": ev.success & ev.ends_turn}
 
-    def enemy_turn(v):
-        return {"s": batched_enemy_turn(v["s"], v["k_enemy"], params, v["runs_turn"])}
+    def moves(v):
+        s, turn_ran = enemy_moves(v["s"], v["step_keys"], v["runs_turn"])
+        return {"s": s, "turn_ran": turn_ran}
+
+    def spawns(v):
+        return {"s": spawn_transmissions(v["s"], v["spawn_keys"], v["turn_ran"])}
+
+    def end_turn(v):
+        s, history = end_enemy_turn(v["s"], v["history"], params, v["turn_ran"])
+        return {"s": s, "history": history}
 
     def reward(v):
-        states, s, ev = v["states"], v["s"], v["ev"]
+        states, s, ev = v["core"], v["s"], v["ev"]
         p0, p1 = states.player, s.player
         died = ev.success & (p1.hp == 0)
         won = v["completes"] & (states.stage >= NUM_STAGES)
@@ -167,25 +181,41 @@ def phase_functions(params) -> dict[str, Any]:
         def generate(rows, valid):
             st, k_st, k_reset, is_done = rows
             fresh, k_fresh = jax.vmap(env._new_game_base, in_axes=(0, None))(k_reset, params)
-            base = where_rows(is_done, fresh.replace(undo=None), st)
+            base = where_rows(is_done, split_history(fresh)[0], st)
             return jax.vmap(initialise_stage)(base, jnp.where(is_done[:, None], k_fresh, k_st), valid)
 
-        core = on_rows(v["advance"] | done, generate,
-                       (s.replace(undo=None), v["k_stage"], v["reset_keys"], done),
-                       s.replace(undo=None), width=env.GENERATION_WIDTH)
-        return {"next": core.replace(undo=s.undo)}
+        return {"next_core": on_rows(v["advance"] | done, generate, (s, v["k_stage"], v["reset_keys"], done),
+                                     s, width=KNOBS.generation_width)}
 
     def observation(v):
-        return {"obs": jax.vmap(observation_code)(v["next"])}
+        # The observation reads nothing of the undo history (``undo_count`` stays with the game).
+        return {"obs": jax.vmap(observation_code)(v["next_core"])}
 
     return {
-        "action mask": mask, "sample action (benchmark's)": sample, "split keys": keys,
-        "distance before": distance_before, "player: move/attack": move_attack,
-        "player: siphon": siphon, "player: programs": programs,
-        "select + stage advance": select_advance, "enemy turn": enemy_turn,
-        "reward + done": reward, "generation (new stages + auto-reset)": generation,
-        "observation codes": observation,
+        "action mask": mask, "sample action (benchmark's)": sample,
+        "split keys (+ turn keys)": keys, "distance before": distance_before,
+        "1 player: move/attack": move_attack, "1 player: siphon": siphon,
+        "1 player: programs": programs, "1-2 select + stage advance": select_advance,
+        "3 enemy moves": moves, "4 spawns": spawns,
+        "5 end of enemy turn + undo snapshot": end_turn, "6 reward + done": reward,
+        "7 generation (new stages + auto-reset)": generation, "observation codes": observation,
     }
+
+
+def setup(v: dict[str, Any]) -> dict[str, Any]:
+    """Untimed, before the phases: the games apart from their undo history, as
+    ``batched_step_auto_reset`` hands them to ``env._step_phases`` (no arithmetic)."""
+    from hackmatrix.domain.undo import split_history
+
+    core, history = split_history(v["states"])
+    return {"core": core, "history": history}
+
+
+def finish(v: dict[str, Any]) -> dict[str, Any]:
+    """Untimed, after the phases: the next states with their undo history again."""
+    from hackmatrix.domain.undo import join_history
+
+    return {"next": join_history(v["next_core"], v["history"])}
 
 
 def whole_step(params):
@@ -210,10 +240,12 @@ def whole_step(params):
 def chain(phases: dict[str, Any], inputs: dict[str, Any]) -> list[dict[str, Any]]:
     """The input dict of every phase, in order (the last entry: after the last phase)."""
     values = dict(inputs)
+    values.update(setup(values))
     seen = []
     for fn in phases.values():
         seen.append(dict(values))
         values.update(fn(values))
+    values.update(finish(values))
     seen.append(values)
     return seen
 
@@ -243,7 +275,7 @@ def snapshots(args: argparse.Namespace) -> list[dict[str, Any]]:
     return jax.block_until_ready(out)
 
 
-FINAL_KEYS = ("next", "reward", "done", "obs", "actions", "runs_turn", "advance")
+FINAL_KEYS = ("next", "reward", "done", "obs", "actions", "runs_turn", "turn_ran", "advance")
 
 
 def check_chain(chained, whole_compiled, snap) -> None:
@@ -356,7 +388,8 @@ def main(argv: list[str] | None = None) -> dict:
     counts = {}
     for key, sel in (("siphon rows", lambda v: v["actions"] == 4),
                      ("program rows", lambda v: v["actions"] >= 5),
-                     ("enemy-turn rows", lambda v: v["runs_turn"]),
+                     ("turn-ending rows", lambda v: v["runs_turn"]),
+                     ("enemy-turn rows (STEP skips out)", lambda v: v["turn_ran"]),
                      ("new-stage rows", lambda v: v["advance"]),
                      ("finished rows", lambda v: v["done"])):
         counts[key] = float(np.mean([int(jnp.sum(sel(c))) for c in finals]))
@@ -376,8 +409,9 @@ def main(argv: list[str] | None = None) -> dict:
            ["identity on the states", ms["state identity (reference)"],
             f"{100 * ms['state identity (reference)'] / total:.1f} %", None, None],
            ["dispatch (trivial call)", ms["dispatch"], f"{100 * ms['dispatch'] / total:.1f} %", None, None]]))
-    print("(phases returning a state - select + stage advance, enemy turn, generation - may "
-          "include up to one state copy that the fused step does not make)")
+    print("(phases returning the games - select + stage advance, enemy moves, spawns, end of "
+          "enemy turn, generation - may include a copy of them, and end of enemy turn one of the "
+          "undo history, that the fused step does not make)")
     print(f"machine: {machine['cpu']}, {machine['nproc']} cores, load {machine['loadavg_1m']} at start")
     print("rows taking each gathered phase (mean per step): "
           + ", ".join(f"{k} {v:.1f}" for k, v in counts.items()))
