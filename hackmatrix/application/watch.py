@@ -19,7 +19,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -29,7 +29,9 @@ import jax
 from hackmatrix.application.checkpointing import policy_from_checkpoint
 from hackmatrix.application.config import TrainConfig
 from hackmatrix.application.env_wrapper import HackMatrixEnv
-from hackmatrix.application.errors import ArgumentParser, add_compilation_cache_option, report
+from hackmatrix.application.errors import (
+    ArgumentParser, add_compilation_cache_option, int_at_least, report,
+)
 from hackmatrix.application.evaluation import end_name
 from hackmatrix.application.html_replay import ReplayStep, render_html, write_html
 from hackmatrix.application.network import make_network
@@ -129,26 +131,13 @@ def _nonnegative(text: str) -> float:
     return value
 
 
-def _int_at_least(minimum: int) -> Callable[[str], int]:
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"must be an integer >= {minimum}, got {text!r}") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be an integer >= {minimum}, got {text!r}")
-        return value
-
-    return parse
-
-
 def build_parser() -> ArgumentParser:
     parser = ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[1],
                                      allow_abbrev=False)
     parser.add_argument("checkpoint", metavar="CHECKPOINT",
                         help="checkpoint file (ckpt-*.msgpack), a run or checkpoint folder (its "
                         "newest checkpoint), or 'latest' (the newest under runs/)")
-    parser.add_argument("--seed", type=_int_at_least(0), default=0,
+    parser.add_argument("--seed", type=int_at_least(0), default=0,
                         help="seed of the game and of the sampled actions (default: 0)")
     parser.add_argument("--delay", type=_nonnegative, default=0.0, metavar="SEC",
                         help="pause after each frame (default: 0)")
@@ -159,7 +148,7 @@ def build_parser() -> ArgumentParser:
     parser.add_argument("--scenario", metavar="FILE.json", help="start from this scenario")
     parser.add_argument("--greedy", action="store_true",
                         help="take the most probable valid action instead of sampling")
-    parser.add_argument("--max-steps", type=_int_at_least(1), default=DEFAULT_MAX_STEPS,
+    parser.add_argument("--max-steps", type=int_at_least(1), default=DEFAULT_MAX_STEPS,
                         help=f"stop after this many steps (default: {DEFAULT_MAX_STEPS})")
     add_compilation_cache_option(parser)
     return parser

@@ -43,14 +43,18 @@ def _start(tmp_path: Path, *argv: str) -> subprocess.Popen:
     )  # fmt: skip
 
 
-def _interrupt_after_first_update(tmp_path: Path, run_dir: Path, *argv: str):
-    process = _start(tmp_path, "--run-dir", str(run_dir), *argv)
+def _wait_for_first_update(process, run_dir: Path) -> None:
     metrics = run_dir / "metrics.jsonl"
     deadline = time.monotonic() + 400
     while not (metrics.exists() and metrics.read_text().strip()):
         assert process.poll() is None, process.communicate()[1][-3000:]
         assert time.monotonic() < deadline, "no update was logged"
         time.sleep(0.05)
+
+
+def _interrupt_after_first_update(tmp_path: Path, run_dir: Path, *argv: str):
+    process = _start(tmp_path, "--run-dir", str(run_dir), *argv)
+    _wait_for_first_update(process, run_dir)
     process.send_signal(signal.SIGINT)
     stdout, stderr = process.communicate(timeout=300)
     return process.returncode, stdout, stderr
@@ -78,12 +82,7 @@ def test_a_second_sigint_exits_130_without_a_traceback(tmp_path):
     run_dir = tmp_path / "run"
     process = _start(tmp_path, "--run-dir", str(run_dir), "--total-timesteps", str(B * 100_000),
                      "--save-interval", "100000")
-    metrics = run_dir / "metrics.jsonl"
-    deadline = time.monotonic() + 400
-    while not (metrics.exists() and metrics.read_text().strip()):
-        assert process.poll() is None, process.communicate()[1][-3000:]
-        assert time.monotonic() < deadline, "no update was logged"
-        time.sleep(0.05)
+    _wait_for_first_update(process, run_dir)
     process.send_signal(signal.SIGINT)
     seen = []
     assert process.stderr is not None

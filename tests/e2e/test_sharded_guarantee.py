@@ -27,6 +27,7 @@ import numpy as np
 import pytest
 
 from tests.adapters.helpers import read_jsonl
+from tests.e2e.helpers import flatten_tree
 
 REPO = Path(__file__).resolve().parents[2]
 UPDATES = 30
@@ -69,16 +70,7 @@ def _runner(run_dir: Path, update: int) -> dict[str, np.ndarray]:
     from hackmatrix.containers import load_checkpoint
 
     payload, _ = load_checkpoint(str(run_dir / "checkpoints" / f"ckpt-{update * B:012d}.msgpack"))
-    return _flatten(payload["runner"])
-
-
-def _flatten(tree, prefix: str = "") -> dict[str, np.ndarray]:
-    if isinstance(tree, dict):
-        out: dict[str, np.ndarray] = {}
-        for key, value in tree.items():
-            out.update(_flatten(value, f"{prefix}/{key}"))
-        return out
-    return {prefix: np.asarray(tree)}
+    return flatten_tree(payload["runner"])
 
 
 def test_the_first_update_plays_the_same_games_bit_for_bit(runs):

@@ -31,6 +31,7 @@ import numpy as np
 import pytest
 
 from tests.adapters.helpers import read_jsonl
+from tests.e2e.helpers import flatten_tree
 
 REPO = Path(__file__).resolve().parents[2]
 ARGS = [
@@ -132,8 +133,8 @@ def test_two_process_checkpoint_holds_the_same_weights_and_games(runs):
     single, _ = load_checkpoint(str(runs["single"][0] / "checkpoints" / "ckpt-000000000192.msgpack"))
     two, meta = load_checkpoint(str(runs["two"][0] / "checkpoints" / "ckpt-000000000192.msgpack"))
     assert meta["num_envs"] == 8 and meta["update"] == 3
-    flat_single = _flatten(single)
-    flat_two = _flatten(two)
+    flat_single = flatten_tree(single)
+    flat_two = flatten_tree(two)
     assert flat_single.keys() == flat_two.keys()
     for path, value in flat_single.items():
         other = flat_two[path]
@@ -142,15 +143,6 @@ def test_two_process_checkpoint_holds_the_same_weights_and_games(runs):
             np.testing.assert_allclose(other, value, rtol=1e-3, atol=1e-5, err_msg=path)
         else:
             np.testing.assert_array_equal(other, value, err_msg=path)
-
-
-def _flatten(tree, prefix: str = "") -> dict[str, np.ndarray]:
-    if isinstance(tree, dict):
-        out: dict[str, np.ndarray] = {}
-        for key, value in tree.items():
-            out.update(_flatten(value, f"{prefix}/{key}"))
-        return out
-    return {prefix: np.asarray(tree)}
 
 
 def test_the_run_folder_of_the_two_process_run_is_written_once(runs):
