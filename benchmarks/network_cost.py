@@ -166,10 +166,11 @@ def prepare_train(name: str, args: argparse.Namespace) -> dict:
     """The PPO chunk (one update) with ``name`` patched into ppo.make_network, compiled."""
     import jax.numpy as jnp
     from hackmatrix.application import ppo
-    from hackmatrix.application.config import TrainConfig
+    from hackmatrix.application.config import SPEC_TRAINING, TrainConfig
 
+    # PPO alone (no teacher): the cost of the network, nothing else.
     cfg = TrainConfig(num_envs=args.train_envs, num_steps=args.train_steps, log_interval=1,
-                      hidden_dim=args.hidden_dim, num_layers=args.num_layers)
+                      hidden_dim=args.hidden_dim, num_layers=args.num_layers, **SPEC_TRAINING)
     original = ppo.make_network
     ppo.make_network = lambda config: build(name, config.hidden_dim, config.num_layers)
     try:

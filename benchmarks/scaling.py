@@ -159,9 +159,10 @@ def worker_env(n: int, args: argparse.Namespace) -> dict[str, Any]:
 
 
 def train_config(n: int, args: argparse.Namespace):
-    from hackmatrix.application.config import TrainConfig
+    from hackmatrix.application.config import SPEC_TRAINING, TrainConfig
 
-    return TrainConfig(num_envs=n, num_steps=args.steps, log_interval=1)
+    # The spec's PPO and MLP: the figures measure the engine and that network.
+    return TrainConfig(num_envs=n, num_steps=args.steps, log_interval=1, **SPEC_TRAINING)
 
 
 def worker_train(n: int, args: argparse.Namespace, run: bool) -> dict[str, Any]:

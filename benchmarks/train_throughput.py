@@ -69,9 +69,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def make_config(num_envs: int, args: argparse.Namespace, track_breakdown: bool = True):
-    from hackmatrix.application.config import TrainConfig
+    from hackmatrix.application.config import SPEC_TRAINING, TrainConfig
 
-    extra = {} if args.hidden_dim is None else {"hidden_dim": args.hidden_dim}
+    # The spec's PPO and MLP (the figures of docs/performance.md are for that network).
+    extra = {**SPEC_TRAINING, **({} if args.hidden_dim is None else {"hidden_dim": args.hidden_dim})}
     return TrainConfig(num_envs=num_envs, num_steps=args.steps, log_interval=args.updates,
                        track_breakdown=track_breakdown, **extra)
 

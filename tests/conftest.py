@@ -24,6 +24,13 @@ os.environ.setdefault("WANDB_MODE", "offline")
 # evaluation, which would compile and play 256 games at the end of every tiny run;
 # tests/application/test_training_features.py tests it with explicit settings.
 os.environ.setdefault("HACKMATRIX_EVAL_INTERVAL", "0")
+# ... and train the plain PPO path (the spec's MLP, no teacher), which compiles in a
+# fraction of the default's time; tests/e2e/test_train_entry_point.py clears these to
+# run the true defaults once.
+PLAIN_TRAINING_ENV = {"HACKMATRIX_NETWORK": "mlp", "HACKMATRIX_TEACHER": "none",
+                      "HACKMATRIX_IMITATION_FRACTION": "0", "HACKMATRIX_NORMALIZE_RETURNS": "false"}
+for _name, _value in PLAIN_TRAINING_ENV.items():
+    os.environ.setdefault(_name, _value)
 
 # The process-wide setting of the entry points (hackmatrix.adapters.runtime): threefry
 # compiled straight-line on CPU. Same random bits; faster compiles of the engine.

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from hackmatrix.adapters.config.sources import FileConfigSource
-from hackmatrix.application.config import TrainConfig
+from hackmatrix.application.config import SPEC_TRAINING, TrainConfig
 
 RECIPES = Path(__file__).resolve().parents[1] / "recipes"
 
@@ -35,16 +35,25 @@ def test_spec_recipe_is_the_spec_configuration():
     assert (cfg.total_timesteps, cfg.network, cfg.ent_coef, cfg.learning_rate) == (
         10_000_000, "mlp", 0.15, 2.5e-4)
     assert not cfg.anneal_lr and not cfg.normalize_returns and cfg.ent_coef_final is None
-    assert cfg.teacher == "none"  # no kickstarting: the spec's PPO alone
+    assert cfg.teacher == "none" and cfg.imitation_fraction == 0.0  # the spec's PPO alone
+    assert {key: getattr(cfg, key) for key in SPEC_TRAINING} == SPEC_TRAINING
     assert (cfg.num_envs, cfg.num_steps, cfg.resolved_num_minibatches,
             cfg.resolved_update_epochs) == (256, 128, 4, 4)
 
 
-@pytest.mark.parametrize("name,envs,minibatches,epochs", [("cpu-long", 2048, 32, 2),
-                                                          ("gpu", 8192, 64, 2)])
-def test_large_batch_recipes_follow_the_auto_scaling_and_learning_rate_guidance(
-        name, envs, minibatches, epochs):
-    cfg = FileConfigSource(RECIPES / f"{name}.yaml").load()
-    assert cfg.num_envs == envs and cfg.learning_rate == pytest.approx(6.25e-5)
-    assert (cfg.resolved_num_minibatches, cfg.resolved_update_epochs) == (minibatches, epochs)
-    assert cfg.ent_coef == 0.15
+def test_gpu_recipe_follows_the_auto_scaling_and_learning_rate_guidance():
+    cfg = FileConfigSource(RECIPES / "gpu.yaml").load()
+    assert cfg.num_envs == 8192 and cfg.learning_rate == pytest.approx(6.25e-5)
+    assert (cfg.resolved_num_minibatches, cfg.resolved_update_epochs) == (64, 2)
+    assert cfg.ent_coef == 0.15 and cfg.network == "ego" and cfg.teacher == "scripted"
+
+
+def test_cpu_long_is_the_default_for_longer_with_the_teachers_phases_as_long_in_env_steps():
+    default, long = TrainConfig(), FileConfigSource(RECIPES / "cpu-long.yaml").load()
+    assert long.total_timesteps == 8 * default.total_timesteps
+    same = ("num_envs", "num_steps", "learning_rate", "ent_coef", "network", "normalize_returns",
+            "teacher", "teacher_coef", "imitation_learning_rate", "anneal_lr")
+    assert {k: getattr(long, k) for k in same} == {k: getattr(default, k) for k in same}
+    assert long.imitation_updates == default.imitation_updates == 30  # 983,040 env steps
+    assert long.teacher_fraction * long.num_updates == pytest.approx(
+        default.teacher_fraction * default.num_updates, abs=1.0)

@@ -22,6 +22,10 @@ from typing import Any, Optional
 from hackmatrix.application.network import NETWORKS
 
 TEACHERS = ("none", "scripted")
+# The fields that turn the defaults into the spec's training (observation-reward-metrics
+# §5): its MLP, raw rewards, PPO alone. recipes/spec.yaml is these plus the 10M budget.
+SPEC_TRAINING: dict[str, Any] = {"network": "mlp", "normalize_returns": False,
+                                 "teacher": "none", "imitation_fraction": 0.0}
 
 REFERENCE_BATCH = 256 * 128  # R of §5.5
 DEFAULT_MINIBATCHES = 4
@@ -68,17 +72,25 @@ class TrainConfig:
     max_grad_norm: float = 0.5
     hidden_dim: int = 256
     num_layers: int = 2
-    network: str = "mlp"  # NETWORKS: "mlp" is §5.2's network with Flax-default init
-    # Training features beyond §5 (off by default: the spec's PPO is the default).
+    # The default learns from the scripted teacher first, then by PPO (docs/training.md:
+    # what each choice gained); recipes/spec.yaml is the spec's exact configuration.
+    network: str = "ego"  # NETWORKS: "mlp" is §5.2's network with Flax-default init
+    # Training features beyond §5.
     anneal_lr: bool = False  # learning rate linearly to 0 over the run's gradient steps
     ent_coef_final: Optional[float] = None  # entropy coef. linearly ent_coef -> this; None: constant
-    normalize_returns: bool = False  # rewards / running std of the discounted return
+    normalize_returns: bool = True  # rewards / running std of the discounted return
     # Kickstarting: a cross-entropy term pulls the policy toward a teacher's action on the
-    # states the policy itself visits; its weight falls linearly from teacher_coef to 0
-    # over the first teacher_fraction of the run's updates (docs/training.md).
-    teacher: str = "none"  # TEACHERS: "none" or "scripted" (application/scripted_policy.py)
+    # states the policy itself visits; its weight stays teacher_coef through the imitation
+    # phase, then falls linearly to 0 at teacher_fraction of the run's updates.
+    teacher: str = "scripted"  # TEACHERS: "none" or "scripted" (application/scripted_policy.py)
     teacher_coef: float = 1.0
-    teacher_fraction: float = 0.5
+    teacher_fraction: float = 0.8
+    # Imitation (DAgger) before PPO: for the first imitation_fraction of the updates the
+    # policy learns only the teacher's choices (and the critic the returns), at
+    # imitation_learning_rate; the teacher acts in a share of the games that falls from
+    # all to none over the first half of that phase (docs/training.md).
+    imitation_fraction: float = 0.4
+    imitation_learning_rate: float = 1e-3
     log_interval: int = 10  # updates per compiled chunk
     seed: int = 0
     eval_interval: int = 25  # updates between greedy evaluations (eval/*), and the last; 0: none
@@ -139,6 +151,11 @@ class TrainConfig:
     @property
     def uses_teacher(self) -> bool:
         return self.teacher != "none" and self.teacher_coef > 0.0
+
+    @property
+    def imitation_updates(self) -> int:
+        """Updates (from the first) that imitate the teacher instead of running PPO."""
+        return int(self.imitation_fraction * self.num_updates)
 
     def auto_scale_for_batch_size(self) -> TrainConfig:
         """Return a copy with num_minibatches, update_epochs and total_timesteps resolved.
@@ -307,6 +324,17 @@ def _validate(cfg: TrainConfig) -> None:
         raise ValueError(f"teacher_coef must be a finite number >= 0, got {cfg.teacher_coef}")
     if not (math.isfinite(cfg.teacher_fraction) and 0.0 < cfg.teacher_fraction <= 1.0):
         raise ValueError(f"teacher_fraction must be in (0, 1], got {cfg.teacher_fraction}")
+    if not (math.isfinite(cfg.imitation_fraction) and 0.0 <= cfg.imitation_fraction < 1.0):
+        raise ValueError(f"imitation_fraction must be in [0, 1), got {cfg.imitation_fraction}")
+    if cfg.imitation_fraction > 0.0 and not cfg.uses_teacher:
+        raise ValueError(
+            f"imitation_fraction = {cfg.imitation_fraction} needs a teacher (teacher = "
+            f"{cfg.teacher!r}, teacher_coef = {cfg.teacher_coef})"
+        )
+    if not (math.isfinite(cfg.imitation_learning_rate) and cfg.imitation_learning_rate > 0.0):
+        raise ValueError(
+            f"imitation_learning_rate must be a finite number > 0, got {cfg.imitation_learning_rate}"
+        )
     if cfg.network not in NETWORKS:
         raise ValueError(f"network must be one of {', '.join(NETWORKS)}, got {cfg.network!r}")
     # Divisibility runs on the resolved (possibly auto-scaled) value (§5.5, §5.6).

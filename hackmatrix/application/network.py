@@ -256,7 +256,63 @@ class AttentionActorCritic(nn.Module):
         return _heads(x, self.num_actions)
 
 
-NETWORKS = ("mlp", "mlp_ortho", "conv", "attention")
+class EgoActorCritic(nn.Module):
+    """The board seen from the player: an 11x11 frame centred on the player's cell.
+
+    The 6x6 board (42 channels plus an on-board plane, 1 on every real cell) is placed
+    in an 11x11 frame so that the player sits at its centre (5, 5); frame cells off the
+    board are all zero, on-board plane included. Every cell of the board stays in view
+    wherever the player stands. Each frame cell goes through a shared Dense
+    (``embed_channels``), ReLU; flattened (121 x embed_channels) ++ the player and
+    program vector (33) -> num_layers x [Dense(hidden_dim), ReLU] -> heads (orthogonal
+    init, as the other alternatives).
+
+    What is next to the player, what lies in line of fire and where the exit is
+    relative to the player then sit in the same inputs wherever the player stands, where
+    the flat observation spreads them over 36 positions: rules written about the
+    player's surroundings (attack the adjacent enemy, step away from what can reach you)
+    are one pattern to learn instead of 36. The frame is a fixed function of the
+    observation (two one-hot shift matrices), so the network reads exactly the spec's
+    observation.
+    """
+
+    hidden_dim: int = 256
+    num_layers: int = 2
+    embed_channels: int = 16
+    num_actions: int = NUM_ACTIONS
+
+    @nn.compact
+    def __call__(self, obs: jax.Array) -> tuple[jax.Array, jax.Array]:
+        """Args: obs (..., 1545) float32. Returns: logits (..., 28), value (...)."""
+        return _batched(self._forward)(obs)
+
+    def _forward(self, obs: jax.Array) -> tuple[jax.Array, jax.Array]:
+        frame = ego_frame(obs)
+        x = nn.relu(nn.Dense(self.embed_channels, kernel_init=_ortho(_RELU_GAIN), name="cell_embed")(frame))
+        x = jnp.concatenate([x.reshape(x.shape[0], -1), obs[:, :_PROGRAMS_END]], axis=-1)
+        x = _torso(x, self.hidden_dim, self.num_layers)
+        return _heads(x, self.num_actions)
+
+
+EGO = 2 * GRID - 1  # 11: the frame's side
+
+
+def ego_frame(obs: jax.Array) -> jax.Array:
+    """(B, 1545) -> (B, 11, 11, 43): the board (42 channels and an on-board plane)
+    shifted so that the player's cell is at (5, 5); cells off the board are zero."""
+    n = obs.shape[0]
+    grid = obs[:, _PROGRAMS_END:].reshape(n, GRID, GRID, NUM_CHANNELS)
+    board = jnp.concatenate([grid, jnp.ones((n, GRID, GRID, 1), obs.dtype)], axis=-1)
+    row = jnp.round(obs[:, 0] * (GRID - 1)).astype(jnp.int32)
+    col = jnp.round(obs[:, 1] * (GRID - 1)).astype(jnp.int32)
+    offsets = jnp.arange(EGO) - (GRID - 1)  # frame index i looks at board row player + i - 5
+    cells = jnp.arange(GRID)
+    rows = (row[:, None, None] + offsets[None, :, None] == cells[None, None, :]).astype(obs.dtype)
+    cols = (col[:, None, None] + offsets[None, :, None] == cells[None, None, :]).astype(obs.dtype)
+    return jnp.einsum("bir,bjs,brsc->bijc", rows, cols, board)
+
+
+NETWORKS = ("mlp", "mlp_ortho", "conv", "attention", "ego")
 """The names ``make_network`` accepts; "mlp" (the spec's network) is the default."""
 
 
@@ -279,4 +335,6 @@ def make_network(name: str = "mlp", hidden_dim: int = 256, num_layers: int = 2) 
         return ConvActorCritic(hidden_dim=hidden_dim, num_layers=num_layers)
     if name == "attention":
         return AttentionActorCritic(hidden_dim=hidden_dim, num_layers=num_layers)
+    if name == "ego":
+        return EgoActorCritic(hidden_dim=hidden_dim, num_layers=num_layers)
     raise ValueError(f"unknown network {name!r}; expected one of {', '.join(NETWORKS)}")

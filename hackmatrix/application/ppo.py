@@ -106,14 +106,28 @@ def ent_coef_at(config: TrainConfig, update: jax.Array | int) -> jax.Array:
 
 
 def teacher_coef_at(config: TrainConfig, update: jax.Array | int) -> jax.Array:
-    """The kickstarting weight of update ``update`` (0-based): ``teacher_coef`` falling
-    linearly to 0 at ``teacher_fraction`` of the run's updates, 0 after (and without a
-    teacher)."""
+    """The teacher term's weight in update ``update`` (0-based): ``teacher_coef`` through
+    the imitation phase, then falling linearly to 0 at ``teacher_fraction`` of the run's
+    updates, 0 after (and without a teacher)."""
     if not config.uses_teacher:
         return jnp.float32(0.0)
-    horizon = config.teacher_fraction * config.num_updates
-    frac = jnp.asarray(update, jnp.float32) / jnp.float32(horizon)
+    start = config.imitation_updates
+    horizon = max(config.teacher_fraction * config.num_updates - start, 1e-6)
+    frac = (jnp.asarray(update, jnp.float32) - start) / jnp.float32(horizon)
     return jnp.float32(config.teacher_coef) * jnp.clip(1.0 - frac, 0.0, 1.0)
+
+
+def imitating_at(config: TrainConfig, update: jax.Array | int) -> jax.Array:
+    """Whether update ``update`` (0-based) belongs to the imitation phase."""
+    return jnp.asarray(update, jnp.int32) < config.imitation_updates
+
+
+def teacher_acts_at(config: TrainConfig, update: jax.Array | int) -> jax.Array:
+    """Share of the games in which the teacher, not the policy, picks the action in
+    update ``update``: 1 at the first update, falling linearly to 0 at half the
+    imitation phase, 0 after (DAgger's mixing: the first data are the teacher's games)."""
+    half = max(config.imitation_updates / 2.0, 1e-6)
+    return jnp.clip(1.0 - jnp.asarray(update, jnp.float32) / jnp.float32(half), 0.0, 1.0)
 
 
 def make_teacher(config: TrainConfig) -> Callable[[Any], jax.Array] | None:
@@ -259,6 +273,15 @@ class LossInfo(NamedTuple):
     teacher_agreement: jax.Array  # share of those rows whose greedy action is a choice
 
 
+class LossCoefs(NamedTuple):
+    """Per-update weights of the loss terms (traced: one compiled update serves every phase)."""
+
+    pg: jax.Array  # policy-gradient term: 1, or 0 while imitating
+    ent: jax.Array  # entropy bonus (0 while imitating)
+    teacher: jax.Array  # teacher term
+    lr_scale: jax.Array  # step-size multiplier (imitation_learning_rate / learning_rate)
+
+
 class Minibatch(NamedTuple):
     obs: jax.Array  # what ``apply_fn`` takes (in training: int8 observation codes)
     mask: jax.Array
@@ -277,11 +300,13 @@ def ppo_loss(
     vf_coef: float,
     ent_coef: float | jax.Array,
     teacher_coef: float | jax.Array = 0.0,
+    pg_coef: float | jax.Array = 1.0,
 ) -> tuple[jax.Array, LossInfo]:
     """Clipped PPO loss with per-minibatch advantage normalisation and unclipped value loss,
     plus ``teacher_coef`` x the teacher term when the batch has teacher labels: the mean of
     -log pi(S) over labelled rows, S the set of actions the teacher rates best (one action,
-    or the ties its random tie-breaking would choose between)."""
+    or the ties its random tie-breaking would choose between). ``pg_coef`` 0 drops the
+    policy-gradient term (imitation: the teacher term and the critic only)."""
     logits, value = apply_fn(params, batch.obs)
     all_log_probs = distribution.log_probs(logits, batch.mask)
     log_prob = distribution.log_prob_of(all_log_probs, batch.action)
@@ -293,7 +318,7 @@ def ppo_loss(
     vf_loss = 0.5 * jnp.mean(jnp.square(value - batch.target))
     entropy = distribution.entropy(all_log_probs).mean()
     ent_loss = -entropy
-    total = pg_loss + vf_coef * vf_loss + ent_coef * ent_loss
+    total = pg_coef * pg_loss + vf_coef * vf_loss + ent_coef * ent_loss
     teacher_loss = teacher_agreement = jnp.float32(0.0)
     if batch.teacher_choice is not None:
         choice = batch.teacher_choice
@@ -370,13 +395,21 @@ def make_update_step(
             lambda: jnp.zeros((num_envs, NUM_ACTIONS), jnp.bool_),
         )
 
-    def env_step(carry, teacher_coef):
+    def env_step(carry, schedule):
+        teacher_coef, teacher_acts = schedule
         params, env_state, obs, ep_return, ep_length, disc_return, key = carry
         key, k_action, k_env = jax.random.split(key, 3)
         mask = batched_mask(env_state)
         teacher_choice = teacher_choices(env_state, teacher_coef)
         logits, value = policy(params, obs)
         action = distribution.sample(k_action, logits, mask)
+        if teacher_choice is not None and config.imitation_updates > 0:
+            # Imitation: in a share of the games the teacher acts (one of its best actions,
+            # uniformly); the policy's log-probability of it is stored as for its own.
+            k_pick, k_who = jax.random.split(jax.random.fold_in(k_action, 1))
+            taught = distribution.sample(k_pick, jnp.zeros(logits.shape, logits.dtype), teacher_choice)
+            by_teacher = jax.random.uniform(k_who, (num_envs,)) < teacher_acts
+            action = jnp.where(by_teacher & jnp.any(teacher_choice, axis=-1), taught, action)
         log_prob = distribution.log_prob_of(distribution.log_probs(logits, mask), action)
         next_obs, next_state, reward, done, info = batched_step(
             jax.random.split(k_env, num_envs), env_state, action
@@ -399,14 +432,18 @@ def make_update_step(
         return carry, (transition, stats, seen_return)
 
     def minibatch_step(carry, batch: Minibatch):
-        params, opt_state, ent_coef, teacher_coef = carry
+        params, opt_state, coefs = carry
         grad_fn = jax.value_and_grad(ppo_loss, has_aux=True)
         (_, info), grads = grad_fn(
-            params, policy, batch, config.clip_eps, config.vf_coef, ent_coef, teacher_coef
+            params, policy, batch, config.clip_eps, config.vf_coef, coefs.ent, coefs.teacher,
+            coefs.pg,
         )
         updates, opt_state = optimizer.update(grads, opt_state, params)
+        # Adam's step does not depend on the gradient's scale: scaling the step is a
+        # learning rate of lr_scale x the schedule's (the imitation phase's own rate).
+        updates = jax.tree_util.tree_map(lambda u: u * coefs.lr_scale, updates)
         grad_norm = optax.tree.norm(grads)  # before clipping
-        carry = (optax.apply_updates(params, updates), opt_state, ent_coef, teacher_coef)
+        carry = (optax.apply_updates(params, updates), opt_state, coefs)
         return carry, (info, grad_norm)
 
     def update_step(runner: RunnerState) -> tuple[RunnerState, dict[str, jax.Array]]:
@@ -414,8 +451,11 @@ def make_update_step(
         carry = (runner.params, runner.env_state, runner.obs, runner.episode_return,
                  runner.episode_length, runner.discounted_return, k_rollout)
         teacher_coef = teacher_coef_at(config, runner.update)
+        imitating = imitating_at(config, runner.update)
+        teacher_acts = teacher_acts_at(config, runner.update)
         carry, (traj, stats, seen_returns) = jax.lax.scan(
-            env_step, carry, jnp.broadcast_to(teacher_coef, (num_steps,))
+            env_step, carry,
+            (jnp.broadcast_to(teacher_coef, (num_steps,)), jnp.broadcast_to(teacher_acts, (num_steps,))),
         )
         params, env_state, obs, ep_return, ep_length, disc_return, _ = carry
 
@@ -427,6 +467,14 @@ def make_update_step(
             config.gae_lambda,
         )
         ent_coef = ent_coef_at(config, runner.update)
+        coefs = LossCoefs(
+            pg=jnp.where(imitating, 0.0, 1.0).astype(jnp.float32),
+            ent=jnp.where(imitating, 0.0, ent_coef).astype(jnp.float32),
+            teacher=teacher_coef,
+            lr_scale=jnp.where(
+                imitating, config.imitation_learning_rate / config.learning_rate, 1.0
+            ).astype(jnp.float32),
+        )
         flat = Minibatch(
             obs=traj.obs, mask=traj.mask, action=traj.action, log_prob=traj.log_prob,
             advantage=advantages, target=targets, teacher_choice=traj.teacher_choice,
@@ -453,8 +501,8 @@ def make_update_step(
             )
             return jax.lax.scan(minibatch_step, carry, shuffled)
 
-        (params, opt_state, _, _), (loss_info, grad_norms) = jax.lax.scan(
-            epoch, (params, runner.opt_state, ent_coef, teacher_coef),
+        (params, opt_state, _), (loss_info, grad_norms) = jax.lax.scan(
+            epoch, (params, runner.opt_state, coefs),
             jax.random.split(k_epochs, update_epochs),
         )
         metrics = {
@@ -464,13 +512,15 @@ def make_update_step(
         }
         metrics["train/grad_norm"] = jnp.mean(grad_norms)
         metrics["train/explained_variance"] = explained_variance(traj.value, targets)
-        metrics["train/learning_rate"] = learning_rate_at(
+        metrics["train/learning_rate"] = coefs.lr_scale * learning_rate_at(
             config, runner.update * num_minibatches * update_epochs
         )
-        metrics["train/ent_coef"] = ent_coef
+        metrics["train/ent_coef"] = coefs.ent
         metrics["train/return_std"] = jnp.sqrt(return_stats.var)
         if teacher_fn is not None:
             metrics["train/teacher_coef"] = teacher_coef
+            metrics["train/imitating"] = imitating.astype(jnp.float32)
+            metrics["train/teacher_acts"] = jnp.where(imitating, teacher_acts, 0.0)
             metrics["train/teacher_loss"] = jnp.mean(loss_info.teacher_loss)
             metrics["train/teacher_agreement"] = jnp.mean(loss_info.teacher_agreement)
         # Ratio on the first minibatch of the first epoch: exactly 1 (README decision 9).

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from hackmatrix.application.network import (
-    NETWORKS, ActorCritic, Conv3x3, count_params, init_params, make_network, split_observation,
+    NETWORKS, ActorCritic, Conv3x3, count_params, ego_frame, init_params, make_network,
+    split_observation,
 )
 from hackmatrix.domain.constants import NUM_ACTIONS, OBS_FLAT_SIZE
 from hackmatrix.domain.observation import decode_observation
@@ -49,7 +50,7 @@ def kernel(params, *path):
 
 def test_names():
     assert NETWORKS[0] == "mlp"
-    assert {"mlp", "mlp_ortho", "conv", "attention"} <= set(NETWORKS)
+    assert {"mlp", "mlp_ortho", "conv", "attention", "ego"} <= set(NETWORKS)
     assert len(set(NETWORKS)) == len(NETWORKS)
 
 
@@ -91,7 +92,10 @@ def test_rows_are_independent_of_the_batch(nets, name):
 #     attention query/key/value 3*(16*16+16) = 816 and out 16*16+16 = 272;
 #     torso_0 (38*16 + 33 = 641)*256+256 = 164,352; torso_1 65,792; actor 7,196;
 #     critic 257; total 240,589.
-PARAM_COUNTS = {"mlp": 469_021, "mlp_ortho": 469_021, "conv": 232_429, "attention": 240_589}
+#   ego: cell_embed 43*16+16 = 704; torso_0 (121*16 + 33 = 1,969)*256+256 = 504,320;
+#     torso_1 65,792; actor 7,196; critic 257; total 578,269.
+PARAM_COUNTS = {"mlp": 469_021, "mlp_ortho": 469_021, "conv": 232_429, "attention": 240_589,
+                "ego": 578_269}
 
 
 @pytest.mark.parametrize("name", NETWORKS)
@@ -103,14 +107,16 @@ def test_hand_counts_add_up():
     assert 395_776 + 65_792 + 7_196 + 257 == 469_021
     assert 704 + 2_320 + 156_160 + 65_792 + 7_196 + 257 == 232_429
     assert 704 + 576 + 176 + 384 + 64 + 816 + 272 + 164_352 + 65_792 + 7_196 + 257 == 240_589
+    assert 704 + 504_320 + 65_792 + 7_196 + 257 == 578_269
 
 
 @pytest.mark.parametrize("name", NETWORKS)
 def test_hidden_dim_and_num_layers_shape_the_torso(name):
     h, n = 32, 3
     params = init_params(make_network(name, hidden_dim=h, num_layers=n), jax.random.PRNGKey(0))
-    torso_in = {"mlp": 1545, "mlp_ortho": 1545, "conv": 36 * 16 + 33, "attention": 38 * 16 + 33}[name]
-    encoder = {"mlp": 0, "mlp_ortho": 0, "conv": 704 + 2_320,
+    torso_in = {"mlp": 1545, "mlp_ortho": 1545, "conv": 36 * 16 + 33, "attention": 38 * 16 + 33,
+                "ego": 121 * 16 + 33}[name]
+    encoder = {"mlp": 0, "mlp_ortho": 0, "conv": 704 + 2_320, "ego": 704,
                "attention": 704 + 576 + 176 + 384 + 64 + 816 + 272}[name]
     torso = torso_in * h + h + (n - 1) * (h * h + h) + h * NUM_ACTIONS + NUM_ACTIONS + h + 1
     assert count_params(params) == encoder + torso
@@ -147,7 +153,8 @@ def assert_orthogonal(k: np.ndarray, gain: float) -> None:
     np.testing.assert_allclose(gram, gain**2 * np.eye(len(gram)), atol=1e-4 * max(gain**2, 1e-2))
 
 
-HEADS = {"mlp_ortho": ("Dense_2", "Dense_3"), "conv": ("actor", "critic"), "attention": ("actor", "critic")}
+HEADS = {"mlp_ortho": ("Dense_2", "Dense_3"), "conv": ("actor", "critic"),
+         "attention": ("actor", "critic"), "ego": ("actor", "critic")}
 
 
 @pytest.mark.parametrize("name", ORTHO)
@@ -177,6 +184,9 @@ def test_orthogonal_hidden_layers(nets):
         assert_orthogonal(kernel(attention, layer), np.sqrt(2))
     for layer in ("cell_embed", "player_embed", "program_embed"):
         assert_orthogonal(kernel(attention, layer), 1.0)
+    ego = nets["ego"][1]
+    for layer in ("cell_embed", "torso_0", "torso_1"):
+        assert_orthogonal(kernel(ego, layer), np.sqrt(2))
 
 
 def test_flax_default_init_is_not_orthogonal(nets):
@@ -203,6 +213,25 @@ def test_player_plane_marks_the_player_cell():
     np.testing.assert_array_equal(planes, np.eye(36))  # position r*6+c: 1 on (r, c) only
     # grid element (r, c, k) sits at 33 + 42 * (6 r + c) + k (observation-reward-metrics §1)
     np.testing.assert_array_equal(board[0, 2, 3, 5], obs[0, 33 + 42 * (6 * 2 + 3) + 5])
+
+
+@pytest.mark.parametrize("row,col", [(0, 0), (2, 3), (5, 5), (5, 0)])
+def test_ego_frame_centres_the_board_on_the_player(row, col):
+    base = random_obs(jax.random.PRNGKey(12), ())
+    obs = obs_with_player(base, row, col)
+    board = np.asarray(obs[33:]).reshape(6, 6, 42)
+    frame = np.asarray(ego_frame(obs[None]))[0]
+    assert frame.shape == (11, 11, 43)
+    for i in range(11):
+        for j in range(11):
+            r, c = row + i - 5, col + j - 5
+            if 0 <= r < 6 and 0 <= c < 6:  # a board cell: its 42 channels, on-board plane 1
+                np.testing.assert_array_equal(frame[i, j, :42], board[r, c])
+                assert frame[i, j, 42] == 1.0
+            else:  # off the board: all zero
+                np.testing.assert_array_equal(frame[i, j], 0.0)
+    np.testing.assert_array_equal(frame[5, 5, :42], board[row, col])  # the player's cell
+    assert frame[..., 42].sum() == 36  # every board cell stays in view
 
 
 def cut_vector_path(name: str, params: dict) -> dict:

@@ -13,7 +13,9 @@ import pytest
 from hackmatrix.application import distribution
 from hackmatrix.application.config import TrainConfig
 from hackmatrix.application.network import ActorCritic, init_params
-from hackmatrix.application.ppo import Minibatch, ppo_loss, teacher_coef_at
+from hackmatrix.application.ppo import (
+    Minibatch, imitating_at, ppo_loss, teacher_acts_at, teacher_coef_at,
+)
 from tests.application.conftest import TINY
 from tests.application.fakes import RecordingLogger
 
@@ -73,7 +75,7 @@ def test_a_gradient_step_on_the_teacher_term_raises_the_teacher_actions_probabil
 
 def test_teacher_weight_falls_linearly_to_zero_at_teacher_fraction_of_the_updates():
     cfg = TrainConfig(num_envs=8, num_steps=16, total_timesteps=10 * 128, teacher="scripted",
-                      teacher_coef=2.0, teacher_fraction=0.5)
+                      teacher_coef=2.0, teacher_fraction=0.5, imitation_fraction=0.0)
     assert cfg.num_updates == 10
     assert [float(teacher_coef_at(cfg, u)) for u in (0, 1, 4, 5, 9)] == pytest.approx(
         [2.0, 1.6, 0.4, 0.0, 0.0])
@@ -108,3 +110,71 @@ def test_training_with_the_scripted_teacher_logs_its_weight_loss_and_agreement()
         assert 0.0 <= r["train/teacher_agreement"] <= 1.0
     # Afterwards the teacher is not run: no labelled rows, no loss.
     assert [r["train/teacher_loss"] for r in records[2:]] == [0.0, 0.0]
+
+
+# ---- imitation before PPO (imitation_fraction) ------------------------------------------
+
+
+def test_imitation_keeps_the_teacher_weight_then_it_falls_to_zero_at_teacher_fraction():
+    # 10 updates: 4 imitate (0.4), then the weight falls linearly from 2.0 at update 4
+    # to 0 at update 8 (teacher_fraction 0.8); the teacher acts in every game at update 0,
+    # in half of them at update 1 and in none from update 2 (half the imitation phase).
+    cfg = TrainConfig(num_envs=8, num_steps=16, total_timesteps=10 * 128, teacher="scripted",
+                      teacher_coef=2.0, teacher_fraction=0.8, imitation_fraction=0.4)
+    assert cfg.imitation_updates == 4
+    assert [float(teacher_coef_at(cfg, u)) for u in (0, 3, 4, 5, 6, 8, 9)] == pytest.approx(
+        [2.0, 2.0, 2.0, 1.5, 1.0, 0.0, 0.0])
+    assert [bool(imitating_at(cfg, u)) for u in (0, 3, 4, 9)] == [True, True, False, False]
+    assert [float(teacher_acts_at(cfg, u)) for u in (0, 1, 2, 3)] == pytest.approx(
+        [1.0, 0.5, 0.0, 0.0])
+
+
+def test_pg_coef_zero_leaves_the_value_entropy_and_teacher_terms():
+    net, params, batch, _ = _batch([{7}, {0, 2}, {27}, {1}])
+    full, info = ppo_loss(params, net.apply, batch, 0.2, 0.5, 0.15, teacher_coef=2.0)
+    imitation, _ = ppo_loss(params, net.apply, batch, 0.2, 0.5, 0.15, teacher_coef=2.0,
+                            pg_coef=0.0)
+    assert float(imitation) == pytest.approx(float(full) - float(info.pg_loss), rel=1e-5)
+
+
+@pytest.mark.parametrize("fields,message", [
+    (dict(imitation_fraction=0.5), "imitation_fraction = 0.5 needs a teacher "
+                                   r"\(teacher = 'none', teacher_coef = 1.0\)"),
+    (dict(teacher="scripted", imitation_fraction=1.0),
+     r"imitation_fraction must be in \[0, 1\), got 1.0"),
+    (dict(teacher="scripted", imitation_fraction=-0.1),
+     r"imitation_fraction must be in \[0, 1\), got -0.1"),
+    (dict(teacher="scripted", imitation_fraction=0.2, imitation_learning_rate=0.0),
+     "imitation_learning_rate must be a finite number > 0, got 0.0"),
+])
+def test_config_rejects_bad_imitation_settings_naming_the_value(fields, message):
+    with pytest.raises(ValueError, match=message):
+        TrainConfig(**fields)
+
+
+def test_imitation_updates_follow_the_teacher_at_their_own_rate_without_pg_or_entropy(monkeypatch):
+    # A fake teacher that rates only the moves (0-3) best: while it acts in every game
+    # (update 0) no siphon or program is ever taken, though a fresh policy picks them.
+    from hackmatrix.application import ppo
+    from hackmatrix.application.use_cases import TrainPolicy
+
+    def moves_only(config):
+        env = ppo.make_env(config)
+        return lambda states: jax.vmap(env.action_mask)(states) & (jnp.arange(28) < 4)
+
+    monkeypatch.setattr(ppo, "make_teacher", moves_only)
+    # The default's network and return scaling (TINY is the plain path).
+    cfg = TrainConfig(**{**TINY, "network": "ego", "normalize_returns": True},
+                      total_timesteps=4 * BATCH, teacher="scripted",
+                      imitation_fraction=0.5, teacher_fraction=1.0,
+                      imitation_learning_rate=1e-3, learning_rate=2e-4)
+    logger = RecordingLogger()
+    TrainPolicy(cfg, logger).run()
+    records = [record for _, record in logger.records]
+    assert [r["train/imitating"] for r in records] == [1.0, 1.0, 0.0, 0.0]
+    assert [r["train/teacher_acts"] for r in records] == [1.0, 0.0, 0.0, 0.0]
+    assert [r["train/ent_coef"] for r in records] == pytest.approx([0.0, 0.0, 0.15, 0.15])
+    assert [r["train/learning_rate"] for r in records] == pytest.approx([1e-3, 1e-3, 2e-4, 2e-4])
+    assert [r["train/teacher_coef"] for r in records] == pytest.approx([1.0, 1.0, 1.0, 0.5])
+    assert records[0]["actions/move_frac"] == 1.0
+    assert records[1]["actions/move_frac"] < 1.0  # the policy acts: siphons and programs too
