@@ -97,8 +97,8 @@ def test_config_rejects_bad_teacher_settings_naming_the_value(field, value, mess
 def test_training_with_the_scripted_teacher_logs_its_weight_loss_and_agreement():
     from hackmatrix.application.use_cases import TrainPolicy
 
-    cfg = TrainConfig(**TINY, total_timesteps=4 * BATCH, teacher="scripted", teacher_coef=1.0,
-                      teacher_fraction=0.5)
+    cfg = TrainConfig(**{**TINY, "teacher": "scripted"}, total_timesteps=4 * BATCH,
+                      teacher_coef=1.0, teacher_fraction=0.5)
     logger = RecordingLogger()
     TrainPolicy(cfg, logger).run()
     records = [record for _, record in logger.records]
@@ -138,7 +138,7 @@ def test_pg_coef_zero_leaves_the_value_entropy_and_teacher_terms():
 
 
 @pytest.mark.parametrize("fields,message", [
-    (dict(imitation_fraction=0.5), "imitation_fraction = 0.5 needs a teacher "
+    (dict(teacher="none", imitation_fraction=0.5), "imitation_fraction = 0.5 needs a teacher "
                                    r"\(teacher = 'none', teacher_coef = 1.0\)"),
     (dict(teacher="scripted", imitation_fraction=1.0),
      r"imitation_fraction must be in \[0, 1\), got 1.0"),
@@ -164,10 +164,9 @@ def test_imitation_updates_follow_the_teacher_at_their_own_rate_without_pg_or_en
 
     monkeypatch.setattr(ppo, "make_teacher", moves_only)
     # The default's network and return scaling (TINY is the plain path).
-    cfg = TrainConfig(**{**TINY, "network": "ego", "normalize_returns": True},
-                      total_timesteps=4 * BATCH, teacher="scripted",
-                      imitation_fraction=0.5, teacher_fraction=1.0,
-                      imitation_learning_rate=1e-3, learning_rate=2e-4)
+    cfg = TrainConfig(**{**TINY, "network": "ego", "normalize_returns": True, "teacher": "scripted",
+                         "imitation_fraction": 0.5}, total_timesteps=4 * BATCH,
+                      teacher_fraction=1.0, imitation_learning_rate=1e-3, learning_rate=2e-4)
     logger = RecordingLogger()
     TrainPolicy(cfg, logger).run()
     records = [record for _, record in logger.records]

@@ -96,8 +96,8 @@ def test_explained_variance_values():
 def evaluated_run():
     from hackmatrix.application.use_cases import TrainPolicy
 
-    cfg = TrainConfig(**{**TINY, "log_interval": 3, "eval_interval": 2}, total_timesteps=5 * BATCH,
-                      eval_episodes=8, normalize_returns=True, anneal_lr=True,
+    cfg = TrainConfig(**{**TINY, "log_interval": 3, "eval_interval": 2, "normalize_returns": True},
+                      total_timesteps=5 * BATCH, eval_episodes=8, anneal_lr=True,
                       ent_coef_final=0.05)
     logger = RecordingLogger()
     TrainPolicy(cfg, logger).run()
