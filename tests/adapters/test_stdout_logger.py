@@ -69,6 +69,23 @@ def test_plain_console_prints_one_progress_line_per_update_with_eta_and_return(t
     ]
 
 
+def test_the_progress_line_names_the_teachers_phase_while_it_lasts(tmp_path):
+    out = io.StringIO()
+    logger = StdoutLogger(tmp_path, total_timesteps=4000, table_every=0, stream=out)
+    teacher = {"train/teacher_agreement": 0.8125}
+    logger.log_metrics({**update_metrics(1), **teacher, "train/imitating": 1.0,
+                        "train/teacher_coef": 1.0}, step=1000)
+    logger.log_metrics({**update_metrics(2), **teacher, "train/imitating": 0.0,
+                        "train/teacher_coef": 0.6}, step=2000)
+    logger.log_metrics({**update_metrics(3), **teacher, "train/imitating": 0.0,
+                        "train/teacher_coef": 0.0}, step=3000)
+    logger.close()
+    lines = [line for line in out.getvalue().splitlines() if line.startswith("update")]
+    assert lines[0].endswith("| return 2.000 | imitating the teacher, agreement 0.81")
+    assert lines[1].endswith("| return 4.000 | teacher weight 0.60, agreement 0.81")
+    assert lines[2].endswith("| return 6.000")  # the teacher's part is over
+
+
 def test_an_update_with_eval_metrics_prints_one_evaluation_line(tmp_path):
     out = io.StringIO()
     logger = StdoutLogger(tmp_path, total_timesteps=4000, table_every=0, stream=out)

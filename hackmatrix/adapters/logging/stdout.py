@@ -180,6 +180,7 @@ class StdoutLogger:
             f"update {self._updates} | env steps {step:,}"
             + (f"/{self._total:,}" if self._total else "")
             + f" | {rate:,.0f} steps/s | ETA {format_duration(remaining)} | return {ret}"
+            + _teacher_phase(metrics)
         )
         if self._is_live:
             self._show_live(step, summary)
@@ -260,3 +261,17 @@ def _plain(value: Any) -> Any:
         return float(value)
     except (TypeError, ValueError):
         return str(value)
+
+
+def _teacher_phase(metrics: Mapping[str, float]) -> str:
+    """" | imitating the teacher, agreement 0.81" while the imitation phase runs,
+    " | teacher weight 0.60, agreement 0.88" while the kickstarting term is on, else ""."""
+    agreement = metrics.get("train/teacher_agreement")
+    if agreement is None:
+        return ""
+    if metrics.get("train/imitating", 0.0) > 0.0:
+        return f" | imitating the teacher, agreement {agreement:.2f}"
+    weight = metrics.get("train/teacher_coef", 0.0)
+    if weight > 0.0:
+        return f" | teacher weight {weight:.2f}, agreement {agreement:.2f}"
+    return ""
