@@ -9,6 +9,8 @@ import tempfile
 import jax
 import pytest
 
+from hackmatrix.adapters.config.sources import env_var_name
+from hackmatrix.application.config import SPEC_TRAINING
 from hackmatrix.domain.prng import use_unrolled_threefry_on_cpu
 
 # Compiles dominate the suite's time on a 2-core CPU. A persistent compilation cache
@@ -27,10 +29,8 @@ os.environ.setdefault("HACKMATRIX_EVAL_INTERVAL", "0")
 # ... and train the plain PPO path (the spec's MLP, no teacher), which compiles in a
 # fraction of the default's time; tests/e2e/test_train_entry_point.py clears these to
 # run the true defaults once.
-PLAIN_TRAINING_ENV = {"HACKMATRIX_NETWORK": "mlp", "HACKMATRIX_TEACHER": "none",
-                      "HACKMATRIX_IMITATION_FRACTION": "0", "HACKMATRIX_NORMALIZE_RETURNS": "false"}
-for _name, _value in PLAIN_TRAINING_ENV.items():
-    os.environ.setdefault(_name, _value)
+for _key, _value in SPEC_TRAINING.items():
+    os.environ.setdefault(env_var_name(_key), str(_value).lower())
 
 # The process-wide setting of the entry points (hackmatrix.adapters.runtime): threefry
 # compiled straight-line on CPU. Same random bits; faster compiles of the engine.

@@ -78,6 +78,15 @@ def _torso(x: jax.Array, hidden_dim: int, num_layers: int) -> jax.Array:
     return x
 
 
+def _grid_and_player_cell(obs: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """(B, 1545) -> grid (B, 6, 6, 42), and the player's row and col (B,) int32 from
+    player features 0 (row / 5) and 1 (col / 5)."""
+    grid = obs[:, _PROGRAMS_END:].reshape(obs.shape[0], GRID, GRID, NUM_CHANNELS)
+    row = jnp.round(obs[:, 0] * (GRID - 1)).astype(jnp.int32)
+    col = jnp.round(obs[:, 1] * (GRID - 1)).astype(jnp.int32)
+    return grid, row, col
+
+
 def split_observation(obs: jax.Array) -> tuple[jax.Array, jax.Array]:
     """(B, 1545) -> vector (B, 33) (player then programs) and board (B, 6, 6, 43).
 
@@ -86,9 +95,7 @@ def split_observation(obs: jax.Array) -> tuple[jax.Array, jax.Array]:
     cell token sees the player's position only through this plane.
     """
     vector = obs[:, :_PROGRAMS_END]
-    grid = obs[:, _PROGRAMS_END:].reshape(obs.shape[0], GRID, GRID, NUM_CHANNELS)
-    row = jnp.round(obs[:, 0] * (GRID - 1)).astype(jnp.int32)
-    col = jnp.round(obs[:, 1] * (GRID - 1)).astype(jnp.int32)
+    grid, row, col = _grid_and_player_cell(obs)
     cells = jnp.arange(GRID)
     plane = (cells[None, :, None] == row[:, None, None]) & (cells[None, None, :] == col[:, None, None])
     board = jnp.concatenate([grid, plane[..., None].astype(obs.dtype)], axis=-1)
@@ -301,10 +308,8 @@ def ego_frame(obs: jax.Array) -> jax.Array:
     """(B, 1545) -> (B, 11, 11, 43): the board (42 channels and an on-board plane)
     shifted so that the player's cell is at (5, 5); cells off the board are zero."""
     n = obs.shape[0]
-    grid = obs[:, _PROGRAMS_END:].reshape(n, GRID, GRID, NUM_CHANNELS)
+    grid, row, col = _grid_and_player_cell(obs)
     board = jnp.concatenate([grid, jnp.ones((n, GRID, GRID, 1), obs.dtype)], axis=-1)
-    row = jnp.round(obs[:, 0] * (GRID - 1)).astype(jnp.int32)
-    col = jnp.round(obs[:, 1] * (GRID - 1)).astype(jnp.int32)
     offsets = jnp.arange(EGO) - (GRID - 1)  # frame index i looks at board row player + i - 5
     cells = jnp.arange(GRID)
     rows = (row[:, None, None] + offsets[None, :, None] == cells[None, None, :]).astype(obs.dtype)
