@@ -36,7 +36,8 @@ from hackmatrix.application.evaluation import (
     run_episodes,
     summarize_detailed,
 )
-from hackmatrix.domain.constants import NUM_STAGES, PROGRAM_NAMES, REWARD_KEYS
+from hackmatrix.domain.constants import NUM_STAGES, REWARD_KEYS
+from hackmatrix.domain.programs import PROGRAM_NAMES
 
 PROG = "python -m hackmatrix.application.evaluate"
 ROWS = (

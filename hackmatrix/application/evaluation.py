@@ -34,13 +34,9 @@ from hackmatrix.application.env_wrapper import HackMatrixEnv
 from hackmatrix.application.network import init_params, make_network
 from hackmatrix.application.ppo import make_env
 from hackmatrix.domain.constants import (
-    ENEMY_NAMES,
-    FIRST_PROGRAM_ACTION,
-    NUM_ACTIONS,
-    NUM_STAGES,
-    PROGRAM_NAMES,
-    REWARD_KEYS,
+    ENEMY_NAMES, FIRST_PROGRAM_ACTION, NUM_ACTIONS, NUM_STAGES, REWARD_KEYS,
 )
+from hackmatrix.domain.programs import PROGRAM_NAMES
 
 DEFAULT_MAX_STEPS = 1000
 MODE_GREEDY, MODE_SAMPLE, MODE_RANDOM, MODE_SCRIPTED = 0, 1, 2, 3

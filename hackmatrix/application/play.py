@@ -27,7 +27,8 @@ from hackmatrix.application.errors import ArgumentParser, int_at_least, report
 from hackmatrix.application.render import action_name, render_frame
 from hackmatrix.application.scenario_file import load_scenario_state
 from hackmatrix.domain import env as engine
-from hackmatrix.domain.constants import NUM_STAGES, PROGRAM_NAMES, REWARD_KEYS
+from hackmatrix.domain.constants import NUM_STAGES, REWARD_KEYS
+from hackmatrix.domain.programs import PROGRAM_NAMES
 from hackmatrix.domain.state import EnvParams
 
 PROG = "python -m hackmatrix.application.play"

@@ -18,13 +18,8 @@ from typing import Any
 import jax
 import numpy as np
 
-from hackmatrix.domain.constants import (
-    GRID,
-    PROGRAM_NAMES,
-    Action,
-    BlockKind,
-    Special,
-)
+from hackmatrix.domain.constants import GRID, Action, BlockKind, Special
+from hackmatrix.domain.programs import PROGRAM_NAMES
 
 CELL = 8
 ENEMY_LETTERS = "VDGC"

@@ -145,50 +145,6 @@ class Action(enum.IntEnum):
 
 FIRST_PROGRAM_ACTION = 5
 
-class ProgramSpec(NamedTuple):
-    """One program (game-rules §6.2): its action is FIRST_PROGRAM_ACTION + its index."""
-
-    name: str
-    credits: int  # credit cost
-    energy: int  # energy cost
-    spawn: int  # spawn count of its program block
-
-
-# Every program, in action order (action 5 + index). The per-program arrays below are
-# derived from this table; effects: programs.py, applicability: mask.program_applicable.
-PROGRAMS: tuple[ProgramSpec, ...] = (
-    ProgramSpec("PUSH", credits=0, energy=2, spawn=4),
-    ProgramSpec("PULL", credits=0, energy=2, spawn=4),
-    ProgramSpec("CRASH", credits=3, energy=2, spawn=6),
-    ProgramSpec("WARP", credits=2, energy=2, spawn=5),
-    ProgramSpec("POLY", credits=1, energy=1, spawn=3),
-    ProgramSpec("WAIT", credits=0, energy=1, spawn=1),
-    ProgramSpec("DEBUG", credits=3, energy=0, spawn=4),
-    ProgramSpec("ROW", credits=3, energy=1, spawn=2),
-    ProgramSpec("COL", credits=3, energy=1, spawn=2),
-    ProgramSpec("UNDO", credits=1, energy=0, spawn=3),
-    ProgramSpec("STEP", credits=0, energy=3, spawn=4),
-    ProgramSpec("SIPH+", credits=5, energy=0, spawn=7),
-    ProgramSpec("EXCH", credits=4, energy=0, spawn=3),
-    ProgramSpec("SHOW", credits=2, energy=0, spawn=2),
-    ProgramSpec("RESET", credits=0, energy=4, spawn=2),
-    ProgramSpec("CALM", credits=2, energy=4, spawn=6),
-    ProgramSpec("D_BOM", credits=3, energy=0, spawn=4),
-    ProgramSpec("DELAY", credits=1, energy=2, spawn=4),
-    ProgramSpec("ANTI-V", credits=3, energy=0, spawn=4),
-    ProgramSpec("SCORE", credits=0, energy=5, spawn=5),
-    ProgramSpec("REDUC", credits=2, energy=1, spawn=3),
-    ProgramSpec("ATK+", credits=4, energy=4, spawn=8),
-    ProgramSpec("HACK", credits=2, energy=2, spawn=4),
-)
-assert len(PROGRAMS) == NUM_PROGRAMS
-
-PROGRAM_NAMES = tuple(p.name for p in PROGRAMS)
-# Per program index (action - 5): credit cost, energy cost, block spawn count.
-PROGRAM_CREDITS = np.array([p.credits for p in PROGRAMS], dtype=np.int32)
-PROGRAM_ENERGY = np.array([p.energy for p in PROGRAMS], dtype=np.int32)
-PROGRAM_SPAWN = np.array([p.spawn for p in PROGRAMS], dtype=np.int32)
-
 # Aliases accepted by the original's scenario builder for program names (game-rules §9.2).
 PROGRAM_ALIASES = {
     "siphplus": "SIPH+", "siph_plus": "SIPH+",

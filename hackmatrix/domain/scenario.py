@@ -26,9 +26,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from hackmatrix.domain.constants import (
-    ENEMY_NAMES, FIRST_PROGRAM_ACTION, GRID, MAX_ENEMIES, MAX_TRANSMISSIONS, NUM_PROGRAMS,
-    NUM_STAGES, PROGRAM_ALIASES, PROGRAM_NAMES, BlockKind, Special,
+    ENEMY_NAMES, FIRST_PROGRAM_ACTION, GRID, MAX_ENEMIES, MAX_TRANSMISSIONS, NUM_PROGRAMS, NUM_STAGES, PROGRAM_ALIASES, BlockKind, Special,
 )
+from hackmatrix.domain.programs import PROGRAM_NAMES
 from hackmatrix.domain.state import EnvParams, EnvState, empty_state
 
 

@@ -6,9 +6,9 @@ import jax
 import jax.numpy as jnp
 
 from hackmatrix.domain.constants import (
-    BLOCK_ATTEMPTS, CORNERS, GRID, MAX_BLOCKS, MAX_HP, MIN_BLOCKS, NUM_CELLS, NUM_PROGRAMS,
-    NUM_STAGES, PROGRAM_SPAWN, QUESTION_PROB, BlockKind, Special,
+    BLOCK_ATTEMPTS, CORNERS, GRID, MAX_BLOCKS, MAX_HP, MIN_BLOCKS, NUM_CELLS, NUM_PROGRAMS, NUM_STAGES, QUESTION_PROB, BlockKind, Special,
 )
+from hackmatrix.domain.programs import PROGRAM_SPAWN
 from hackmatrix.domain import bitboard as bb
 from hackmatrix.domain import draws
 from hackmatrix.domain.lists import occupancy

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from hackmatrix.application import play
-from hackmatrix.domain.constants import PROGRAM_NAMES
+from hackmatrix.domain.programs import PROGRAM_NAMES
 from hackmatrix.domain.scenario import build
 from hackmatrix.domain.state import EnvParams
 

@@ -17,9 +17,8 @@ import numpy as np
 import pytest
 
 from hackmatrix.domain import env, scenario
-from hackmatrix.domain.constants import (
-    ENEMY_NAMES, GRID_CHANNELS, PLAYER_CHANNELS, PROGRAM_NAMES, REWARD_KEYS,
-)
+from hackmatrix.domain.constants import ENEMY_NAMES, GRID_CHANNELS, PLAYER_CHANNELS, REWARD_KEYS
+from hackmatrix.domain.programs import PROGRAM_NAMES
 
 PARAMS = env.DEFAULT_PARAMS
 TOL = 1e-5

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from hackmatrix.domain import env
-from hackmatrix.domain.constants import PROGRAM_SPAWN, REWARD_KEYS, channel
+from hackmatrix.domain.constants import REWARD_KEYS, channel
+from hackmatrix.domain.programs import PROGRAM_SPAWN
 from tests.domain.conftest import (
     ACTION, PARAMS, ROLLOUT_ENVS, ROLLOUT_STEPS, STEP, SIPHON, UP, assert_invalid, build, data_block,
     desc, enemy, grid, hidden, index, obs_of, pl, prog_block, res, rollout, run, scen, trans,
@@ -157,7 +158,7 @@ def test_reset_gives_the_originals_initial_game():
 
 
 def env_program_names():
-    from hackmatrix.domain.constants import PROGRAM_NAMES
+    from hackmatrix.domain.programs import PROGRAM_NAMES
     return PROGRAM_NAMES
 
 

@@ -1,9 +1,14 @@
-"""The program table (constants.PROGRAMS) and the arrays derived from it (game-rules §6.2)."""
+"""The program table (programs.PROGRAMS): the arrays derived from it (game-rules §6.2) and
+each program's effect function read on its own (§6.3)."""
 
-from hackmatrix.domain.constants import (
-    FIRST_PROGRAM_ACTION, NUM_PROGRAMS, PROGRAM_CREDITS, PROGRAM_ENERGY, PROGRAM_NAMES,
-    PROGRAM_SPAWN, PROGRAMS, Action,
+import jax
+
+from hackmatrix.domain import programs
+from hackmatrix.domain.constants import FIRST_PROGRAM_ACTION, MAX_HP, NUM_PROGRAMS, Action
+from hackmatrix.domain.programs import (
+    PROGRAM_CREDITS, PROGRAM_ENERGY, PROGRAM_NAMES, PROGRAM_SPAWN, PROGRAMS, Context, Effect,
 )
+from tests.domain.conftest import build, data_block, enemy, scen
 
 
 def test_derived_arrays_hold_the_specs_costs_and_spawn_counts():
@@ -19,3 +24,41 @@ def test_table_rows_are_in_action_order():
     actions = [a for a in Action if a >= FIRST_PROGRAM_ACTION]
     assert [a.name.replace("_PLUS", "+").replace("ANTI_V", "ANTI-V") for a in actions] == list(PROGRAM_NAMES)
     assert PROGRAM_NAMES[Action.ATK_PLUS - FIRST_PROGRAM_ACTION] == "ATK+"
+
+
+def test_each_row_names_its_own_effect_and_predicate():
+    row = {p.name: p for p in PROGRAMS}
+    assert row["SIPH+"].effect is programs.siph_plus and row["SIPH+"].applicable is programs.always
+    assert row["D_BOM"].effect is programs.d_bom and row["D_BOM"].applicable is programs.any_daemon
+    assert row["CRASH"].applicable is programs.something_around
+    assert len({p.effect for p in PROGRAMS}) == NUM_PROGRAMS  # one function per program
+
+
+def test_the_mask_is_the_tables_predicates():
+    # A daemon two cells right of the player, in its row, on no block; nothing siphoned.
+    s = build(scen(2, 2, enemies=[enemy("daemon", 2, 4)], blocks=[data_block(0, 0, 1)]))
+    applicable = dict(zip(PROGRAM_NAMES, programs.program_applicable(s).tolist()))
+    assert applicable["ROW"] and applicable["D_BOM"] and applicable["PUSH"] and applicable["WAIT"]
+    assert not applicable["COL"] and not applicable["ANTI-V"] and not applicable["DEBUG"]
+    assert not applicable["HACK"] and not applicable["DELAY"] and not applicable["RESET"]
+    assert not applicable["CRASH"]  # nothing on the 8 cells around (2, 2)
+
+
+def _context(s):
+    words = jax.random.bits(jax.random.PRNGKey(0), (108,))
+    return Context(s, words[:72], words[72:])
+
+
+def test_an_effect_is_only_its_intents():
+    s = build(scen(2, 2, enemies=[enemy("virus", 0, 2), enemy("daemon", 2, 5)], hp=2))
+    c = _context(s)
+    assert programs.siph_plus(c).player.data_siphons == s.player.data_siphons + 1
+    assert programs.siph_plus(c)._replace(player=None) == Effect()
+    reset = programs.reset(c)
+    assert int(reset.player.hp) == MAX_HP and bool(reset.program_waste)  # RESET at 2 HP: a waste
+    anti_v = programs.anti_v(c)
+    assert anti_v.hit.tolist()[:2] == [True, False] and int(anti_v.damage) == 1
+    assert programs.col(c).hit.tolist()[:2] == [True, False]  # the virus is in column 2
+    assert programs.wait(c) == Effect(ends_turn=True)
+    assert programs.push(c) == Effect(displace_away=True) and programs.pull(c) == Effect(displace_away=False)
+    assert programs.step(c) == Effect(step_active=True)

@@ -6,7 +6,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from hackmatrix.domain.constants import PROGRAM_NAMES, channel
+from hackmatrix.domain.constants import channel
+from hackmatrix.domain.programs import PROGRAM_NAMES
 from hackmatrix.domain.placement import MISS, place_transmissions
 
 from tests.domain.conftest import (

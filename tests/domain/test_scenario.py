@@ -3,7 +3,7 @@
 import pytest
 
 from hackmatrix.domain import scenario
-from hackmatrix.domain.constants import PROGRAM_NAMES
+from hackmatrix.domain.programs import PROGRAM_NAMES
 from tests.domain.conftest import (
     ACTION, PROGRAMS, build, cell, data_block, desc, enemy, hidden, obs_of, pl, prog_block, res, run,
     scen, trans, valid,

@@ -19,8 +19,9 @@ from hypothesis import strategies as st
 
 from hackmatrix.domain import env, scenario
 from hackmatrix.domain.constants import (
-    DIR_DCOL, DIR_DROW, ENEMY_NAMES, GRID, MAX_HP, NUM_ACTIONS, NUM_STAGES, PROGRAM_ALIASES, PROGRAM_NAMES, REWARD_KEYS,
+    DIR_DCOL, DIR_DROW, ENEMY_NAMES, GRID, MAX_HP, NUM_ACTIONS, NUM_STAGES, PROGRAM_ALIASES, REWARD_KEYS,
 )
+from hackmatrix.domain.programs import PROGRAM_NAMES
 from hackmatrix.domain.scenario import MAX_AMOUNT
 
 PARAMS = env.DEFAULT_PARAMS
