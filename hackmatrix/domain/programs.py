@@ -545,8 +545,8 @@ def program_action(
         atk_plus_uses=s.atk_plus_uses + chosen("atk_plus_use").astype(jnp.int32),
     )
     # UNDO replaces everything the snapshot holds.
-    restored = restore_snapshot(s, snap, params)
-    out = jax.tree_util.tree_map(lambda a, b: jnp.where(chosen("undo"), a, b), restored, out)
+    undo = chosen("undo")
+    out = jax.tree_util.tree_map(lambda a, b: jnp.where(undo, a, b), restore_snapshot(s, snap, params), out)
 
     ev = no_events(success=True, ends_turn=chosen("ends_turn")).replace(
         kills=kills,
