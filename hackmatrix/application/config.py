@@ -81,15 +81,16 @@ class TrainConfig:
     normalize_returns: bool = True  # rewards / running std of the discounted return
     # Kickstarting: a cross-entropy term pulls the policy toward a teacher's action on the
     # states the policy itself visits; its weight stays teacher_coef through the imitation
-    # phase, then falls linearly to 0 at teacher_fraction of the run's updates.
+    # phase, then falls linearly to 0 at teacher_fraction of the run's updates (1.0: at
+    # the last update, so it anchors PPO's whole phase).
     teacher: str = "scripted"  # TEACHERS: "none" or "scripted" (application/scripted_policy.py)
     teacher_coef: float = 1.0
-    teacher_fraction: float = 0.8
+    teacher_fraction: float = 1.0
     # Imitation (DAgger) before PPO: for the first imitation_fraction of the updates the
     # policy learns only the teacher's choices (and the critic the returns), at
     # imitation_learning_rate; the teacher acts in a share of the games that falls from
     # all to none over the first half of that phase (docs/training.md).
-    imitation_fraction: float = 0.4
+    imitation_fraction: float = 0.8
     imitation_learning_rate: float = 1e-3
     log_interval: int = 10  # updates per compiled chunk
     seed: int = 0
