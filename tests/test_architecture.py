@@ -151,3 +151,19 @@ def test_domain_checker_flags_io_sdks_and_outer_layers(source, module, expected)
 def test_application_checker_flags_adapters_and_sdks(source, filename, expected):
     module = f"hackmatrix.application.{filename[:-3]}"
     assert application_violations(source, module, filename) == expected
+
+
+def test_importing_the_entry_points_leaves_jaxs_backend_unstarted():
+    # jax.distributed.initialize (multi-process training) must run before anything starts
+    # JAX's backend; the train entry point imports the composition root first, so no
+    # module it loads may build a jax array at import (the domain's modules do).
+    import subprocess
+    import sys
+
+    code = (
+        "import hackmatrix.containers, hackmatrix.application.train\n"
+        "from jax._src import xla_bridge\n"
+        "print(sorted(xla_bridge._backends))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=300)
+    assert out.stdout.strip() == "[]"

@@ -36,7 +36,6 @@ from hackmatrix.application.ppo import make_env
 from hackmatrix.domain.constants import (
     ENEMY_NAMES, FIRST_PROGRAM_ACTION, NUM_ACTIONS, NUM_STAGES, REWARD_KEYS,
 )
-from hackmatrix.domain.programs import PROGRAM_NAMES
 
 DEFAULT_MAX_STEPS = 1000
 MODE_GREEDY, MODE_SAMPLE, MODE_RANDOM, MODE_SCRIPTED = 0, 1, 2, 3
@@ -192,6 +191,10 @@ def summarize_detailed(raw: Mapping[str, Any]) -> dict[str, float]:
         stats[f"ends/{name}"] = float(np.mean(end == code))
     siphon_death = np.asarray(raw["breakdown"]["siphon_death_penalty"]) < 0
     stats["ends/siphon_caused"] = float(np.mean(siphon_death))
+    # Imported here: the program table's module starts JAX's backend on import, and the
+    # entry points load this module before their runtime settings (jax.distributed).
+    from hackmatrix.domain.programs import PROGRAM_NAMES
+
     for i, name in enumerate(PROGRAM_NAMES):
         stats[f"programs/{name}"] = float(per_action[FIRST_PROGRAM_ACTION + i] / games)
     return stats
