@@ -45,12 +45,13 @@ import numpy as np
 from flax import struct
 
 from hackmatrix.domain.constants import (
-    DIR_DCOL, DIR_DROW, ENEMY_STEPS, FIRST_PROGRAM_ACTION, GRID, NUM_ACTIONS, NUM_PROGRAMS, Action, BlockKind, EnemyType, Special,
+    DIR_DCOL, DIR_DROW, ENEMY_STEPS, FIRST_PROGRAM_ACTION, GRID, NUM_ACTIONS,
+    NUM_PROGRAMS, Action, BlockKind, EnemyType, Special,
 )
-from hackmatrix.domain.programs import PROGRAM_CREDITS, PROGRAM_ENERGY
 from hackmatrix.domain.line_of_sight import scan_target
 from hackmatrix.domain.lists import on_cell
 from hackmatrix.domain.mask import valid_actions
+from hackmatrix.domain.programs import PROGRAM_CREDITS, PROGRAM_ENERGY
 from hackmatrix.domain.state import EnvState
 
 FAR = 99  # distance of an unreachable cell
