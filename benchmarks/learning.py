@@ -12,7 +12,9 @@ a config file) for ``--budget`` env steps (default: the recipe's own
 (and at the end) on the same ``--eval-episodes`` games, greedy and sampled. The
 games come from ``evaluation.evaluation_key(--eval-seed)``, a key stream training
 never draws from, so no training seed ever plays them. The scripted baseline and
-the uniformly random valid policy play the same games once.
+the uniformly random valid policy play the same games once. ``--dev-episodes N``
+also plays N games of ``--dev-seed`` (greedy) at each point: choose between recipes
+on those, and report the benchmark's games.
 
 Reported per seed and as mean +- std over the seeds (final point): mean return,
 mean highest stage, share of games reaching each stage 2..8, win rate, mean length,
@@ -100,8 +102,9 @@ def evaluate_params(params: Any, cfg: Any, episodes: int, seed: int, max_steps: 
 
 
 def train_seed(cfg: Any, seed: int, points: int, episodes: int, max_steps: int,
-               eval_seed: int) -> dict[str, Any]:
-    """Train one seed; evaluate at ``points`` evenly spaced updates and at the end."""
+               eval_seed: int, dev: tuple[int, int] = (0, 0)) -> dict[str, Any]:
+    """Train one seed; evaluate at ``points`` evenly spaced updates and at the end, and
+    (greedy) on ``dev`` = (seed, games) development games where it has any games."""
     from hackmatrix.application.evaluation import MODE_GREEDY, MODE_SAMPLE
     from hackmatrix.application.use_cases import TrainPolicy
 
@@ -112,23 +115,39 @@ def train_seed(cfg: Any, seed: int, points: int, episodes: int, max_steps: int,
     cfg = dataclasses.replace(cfg, log_interval=math.gcd(cfg.log_interval, every))
     curve: list[dict[str, Any]] = []
 
+    def evaluate(params: Any) -> dict[str, Any]:
+        figures = evaluate_params(params, cfg, episodes, eval_seed, max_steps,
+                                  (MODE_GREEDY, MODE_SAMPLE))
+        if dev[1]:
+            figures["dev_greedy"] = evaluate_params(params, cfg, dev[1], dev[0], max_steps,
+                                                    (MODE_GREEDY,))["greedy"]
+        return figures
+
     def hook(update: int, runner: Any) -> Any:
         if update and update % every == 0 and update < total:
-            figures = evaluate_params(runner.params, cfg, episodes, eval_seed, max_steps,
-                                      (MODE_GREEDY, MODE_SAMPLE))
-            curve.append({"update": update, "env_steps": update * cfg.batch_size, **figures})
+            curve.append({"update": update, "env_steps": update * cfg.batch_size,
+                          **evaluate(runner.params)})
+            _print_point(seed, curve[-1])
         return runner
 
     recorder = _Recorder()
     start = time.perf_counter()
     result = TrainPolicy(cfg, recorder, before_chunk=hook).run()
     wall = time.perf_counter() - start
-    final = evaluate_params(result.params, cfg, episodes, eval_seed, max_steps,
-                            (MODE_GREEDY, MODE_SAMPLE))
+    final = evaluate(result.params)
     curve.append({"update": result.num_updates, "env_steps": result.env_steps, **final})
+    _print_point(seed, curve[-1])
     return {"seed": seed, "wall_seconds": wall, "compile_seconds": result.compile_seconds,
             "train_steps_per_second": result.env_steps / max(result.train_seconds, 1e-9),
             "env_steps": result.env_steps, "curve": curve, "final": final}
+
+
+def _print_point(seed: int, point: dict[str, Any]) -> None:
+    figures = [("", point["greedy"])] + ([("dev ", point["dev_greedy"])]
+                                         if "dev_greedy" in point else [])
+    print(f"seed {seed} at {point['env_steps']:,} steps: " + "; ".join(
+        f"{name}greedy stage {g['mean_highest_stage']:.2f}, win rate {g['win_rate']:.3f}"
+        for name, g in figures), flush=True)
 
 
 def mean_std(values: list[float]) -> tuple[float, float]:
@@ -183,14 +202,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--eval-episodes", type=int, default=500, help="games per evaluation")
     parser.add_argument("--eval-seed", type=int, default=EVAL_SEED,
                         help=f"evaluation games' seed (default: {EVAL_SEED})")
+    parser.add_argument("--dev-episodes", type=int, default=0,
+                        help="also play this many development games (greedy) at each point, to "
+                             "choose a recipe on games other than the benchmark's (default: 0)")
+    parser.add_argument("--dev-seed", type=int, default=0,
+                        help="development games' seed (default: 0, training's eval_seed)")
     parser.add_argument("--max-steps", type=int, default=1000, help="cap per evaluation game")
     parser.add_argument("--out", default="runs/learning", help="folder for the PNG and JSON")
     parser.add_argument("--quick", action="store_true", help="smoke run: tiny net and budget")
     args = parser.parse_args(argv)
     if args.quick:
         args.points, args.eval_episodes, args.max_steps = 2, 32, 200
-    if args.eval_episodes < 1 or args.points < 0 or not args.seeds:
-        parser.error("--eval-episodes >= 1, --points >= 0 and at least one seed")
+    if args.eval_episodes < 1 or args.points < 0 or args.dev_episodes < 0 or not args.seeds:
+        parser.error("--eval-episodes >= 1, --points >= 0, --dev-episodes >= 0 and a seed")
+    if args.dev_episodes and args.dev_seed == args.eval_seed:
+        parser.error(f"--dev-seed {args.dev_seed} is the benchmark's own --eval-seed")
 
     from hackmatrix.adapters.runtime import setup_jax_runtime
     from hackmatrix.application.evaluation import MODE_RANDOM, MODE_SCRIPTED
@@ -213,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
     runs = []
     for seed in args.seeds:
         run = train_seed(cfg, seed, args.points, args.eval_episodes, args.max_steps,
-                         args.eval_seed)
+                         args.eval_seed, (args.dev_seed, args.dev_episodes))
         g = run["final"]["greedy"]
         print(f"seed {seed}: {run['env_steps']:,} steps in {run['wall_seconds']:.0f} s "
               f"({run['train_steps_per_second']:,.0f} steps/s training): greedy mean highest "
@@ -263,7 +289,8 @@ def main(argv: list[str] | None = None) -> int:
         "learning",
         {"recipe": args.recipe, "seeds": args.seeds, "budget": cfg.effective_total_timesteps,
          "eval_episodes": args.eval_episodes, "eval_seed": args.eval_seed,
-         "points": args.points, "quick": args.quick},
+         "dev_episodes": args.dev_episodes, "dev_seed": args.dev_seed, "points": args.points,
+         "quick": args.quick},
         machine, [dict(zip(headers, row, strict=True)) for row in rows], metrics, better,
     )
     return 0

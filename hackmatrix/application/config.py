@@ -81,11 +81,12 @@ class TrainConfig:
     normalize_returns: bool = True  # rewards / running std of the discounted return
     # Kickstarting: a cross-entropy term pulls the policy toward a teacher's action on the
     # states the policy itself visits; its weight stays teacher_coef through the imitation
-    # phase, then falls linearly to 0 at teacher_fraction of the run's updates (1.0: at
-    # the last update, so it anchors PPO's whole phase).
+    # phase, then falls linearly to teacher_coef_final at teacher_fraction of the run's
+    # updates (1.0: at the last update, so it anchors PPO's whole phase) and stays there.
     teacher: str = "scripted"  # TEACHERS: "none" or "scripted" (application/scripted_policy.py)
     teacher_coef: float = 1.0
     teacher_fraction: float = 1.0
+    teacher_coef_final: float = 0.0  # the term's floor; > 0 keeps the teacher to the end
     # Imitation (DAgger) before PPO: for the first imitation_fraction of the updates the
     # policy learns only the teacher's choices (and the critic the returns), at
     # imitation_learning_rate; the teacher acts in a share of the games that falls from
@@ -325,6 +326,10 @@ def _validate(cfg: TrainConfig) -> None:
         raise ValueError(f"teacher_coef must be a finite number >= 0, got {cfg.teacher_coef}")
     if not (math.isfinite(cfg.teacher_fraction) and 0.0 < cfg.teacher_fraction <= 1.0):
         raise ValueError(f"teacher_fraction must be in (0, 1], got {cfg.teacher_fraction}")
+    if not (math.isfinite(cfg.teacher_coef_final)
+            and 0.0 <= cfg.teacher_coef_final <= cfg.teacher_coef):
+        raise ValueError(f"teacher_coef_final must be in [0, teacher_coef = {cfg.teacher_coef}], "
+                         f"got {cfg.teacher_coef_final}")
     if not (math.isfinite(cfg.imitation_fraction) and 0.0 <= cfg.imitation_fraction < 1.0):
         raise ValueError(f"imitation_fraction must be in [0, 1), got {cfg.imitation_fraction}")
     if cfg.imitation_fraction > 0.0 and not cfg.uses_teacher:

@@ -107,14 +107,15 @@ def ent_coef_at(config: TrainConfig, update: jax.Array | int) -> jax.Array:
 
 def teacher_coef_at(config: TrainConfig, update: jax.Array | int) -> jax.Array:
     """The teacher term's weight in update ``update`` (0-based): ``teacher_coef`` through
-    the imitation phase, then falling linearly to 0 at ``teacher_fraction`` of the run's
-    updates, 0 after (and without a teacher)."""
+    the imitation phase, then falling linearly to ``teacher_coef_final`` at
+    ``teacher_fraction`` of the run's updates and staying there; 0 without a teacher."""
     if not config.uses_teacher:
         return jnp.float32(0.0)
     start = config.imitation_updates
     horizon = max(config.teacher_fraction * config.num_updates - start, 1e-6)
     frac = (jnp.asarray(update, jnp.float32) - start) / jnp.float32(horizon)
-    return jnp.float32(config.teacher_coef) * jnp.clip(1.0 - frac, 0.0, 1.0)
+    final, span = config.teacher_coef_final, config.teacher_coef - config.teacher_coef_final
+    return jnp.float32(final) + jnp.float32(span) * jnp.clip(1.0 - frac, 0.0, 1.0)
 
 
 def imitating_at(config: TrainConfig, update: jax.Array | int) -> jax.Array:

@@ -94,6 +94,7 @@ def _program_key(cfg: TrainConfig, env: Any, mesh: Any = None) -> tuple[Any, ...
         cfg.ent_coef, cfg.max_grad_norm, cfg.hidden_dim, cfg.num_layers, cfg.log_interval,
         cfg.track_breakdown, cfg.network, cfg.anneal_lr, cfg.ent_coef_final,
         cfg.normalize_returns, cfg.teacher, cfg.teacher_coef, cfg.teacher_fraction,
+        cfg.teacher_coef_final,
         # The schedules' horizon is the run's length in updates.
         cfg.num_updates
         if (cfg.anneal_lr or cfg.ent_coef_final is not None or cfg.uses_teacher) else None,

@@ -82,12 +82,26 @@ def test_teacher_weight_falls_linearly_to_zero_at_teacher_fraction_of_the_update
     assert float(teacher_coef_at(dataclasses.replace(cfg, teacher="none"), 0)) == 0.0
 
 
+def test_teacher_weight_falls_to_teacher_coef_final_and_stays_there():
+    # 10 updates, 4 imitating: 2.0 through update 4, then 2.0 -> 0.5 over the 6 updates to
+    # update 10 (teacher_fraction 1.0): half of the way at update 7, 1.25; 0.5 from 10 on.
+    cfg = TrainConfig(num_envs=8, num_steps=16, total_timesteps=10 * 128, teacher="scripted",
+                      teacher_coef=2.0, teacher_coef_final=0.5, imitation_fraction=0.4)
+    assert (cfg.num_updates, cfg.imitation_updates) == (10, 4)
+    assert [float(teacher_coef_at(cfg, u)) for u in (0, 4, 7, 9, 10, 12)] == pytest.approx(
+        [2.0, 2.0, 1.25, 0.75, 0.5, 0.5])
+
+
 @pytest.mark.parametrize("field,value,message", [
     ("teacher", "oracle", "teacher must be one of none, scripted, got 'oracle'"),
     ("teacher_coef", -1.0, "teacher_coef must be a finite number >= 0, got -1.0"),
     ("teacher_coef", float("nan"), "teacher_coef must be a finite number >= 0, got nan"),
     ("teacher_fraction", 0.0, r"teacher_fraction must be in \(0, 1\], got 0.0"),
     ("teacher_fraction", 1.5, r"teacher_fraction must be in \(0, 1\], got 1.5"),
+    ("teacher_coef_final", 1.5,
+     r"teacher_coef_final must be in \[0, teacher_coef = 1.0\], got 1.5"),
+    ("teacher_coef_final", -0.1,
+     r"teacher_coef_final must be in \[0, teacher_coef = 1.0\], got -0.1"),
 ])
 def test_config_rejects_bad_teacher_settings_naming_the_value(field, value, message):
     with pytest.raises(ValueError, match=message):
