@@ -5,15 +5,15 @@ Usage:
   python benchmarks/env_throughput.py --quick         # smoke: 64 envs x 32 steps, one compile
   python benchmarks/env_throughput.py --envs 2048 --steps 256 --repeats 5
 
-Each scan step: mask = batched_valid_actions(states); a uniform sample among the
+Each scan step: mask = vmap(valid_actions)(states); a uniform sample among the
 valid actions (``--sampler index``, default: one uniform float per env picks the k-th
 valid action; ``gumbel``: a masked categorical over the 28 logits, which hashes 28
 random words per env and cost ~5 % of a 2048-env step); batched_step_auto_reset (the
 step, then fresh games for the finished ones, with one pass of board generation for
 both, as the trainer runs it; a revision without it: batched_step, then
-batched_auto_reset); the flat observation of the new states (what a policy would
+vmap(auto_reset)); the flat observation of the new states (what a policy would
 read; summed into a checksum so XLA cannot drop it, ``--no-obs`` to leave it out).
-``--impl vmap`` steps with ``jax.vmap(env.step)``, then ``batched_auto_reset``.
+``--impl vmap`` steps with ``jax.vmap(env.step)``, then ``vmap(env.auto_reset)``.
 
 Per env count: lower and compile times of the jitted rollout, env steps/s (median of
 ``--repeats`` timed calls after one warm-up call, each ``block_until_ready``; fewer
@@ -97,7 +97,7 @@ def make_rollout(num_envs: int, num_steps: int, impl: str, with_obs: bool, sampl
     def body(carry, _):
         states, key, checksum = carry
         key, k_action, k_step, k_reset = jax.random.split(key, 4)
-        mask = env.batched_valid_actions(states)
+        mask = jax.vmap(env.valid_actions)(states)
         if sampler == "index":
             actions = uniform_valid_action(k_action, mask)
         else:
@@ -109,7 +109,7 @@ def make_rollout(num_envs: int, num_steps: int, impl: str, with_obs: bool, sampl
                 states, actions, step_keys, reset_keys, params)
         else:
             states, _obs, reward, done, _breakdown = step(states, actions, step_keys, params)
-            states = env.batched_auto_reset(states, done, reset_keys, params)
+            states = jax.vmap(env.auto_reset, in_axes=(0, 0, 0, None))(states, done, reset_keys, params)
         if with_obs:
             checksum = checksum + jnp.sum(flat_obs(states))
         return (states, key, checksum), (jnp.sum(reward), jnp.sum(done))
@@ -120,7 +120,7 @@ def make_rollout(num_envs: int, num_steps: int, impl: str, with_obs: bool, sampl
         return states, key, checksum, jnp.sum(rewards), jnp.sum(dones)
 
     def initial(key):
-        states, _ = env.batched_reset(jax.random.split(key, num_envs), params)
+        states, _ = jax.vmap(env.reset, in_axes=(0, None))(jax.random.split(key, num_envs), params)
         return states
 
     return jax.jit(rollout, donate_argnums=(0,)), jax.jit(initial)

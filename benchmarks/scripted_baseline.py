@@ -4,7 +4,7 @@ Usage:
   python benchmarks/scripted_baseline.py                  # 500 games each, seed 0
   python benchmarks/scripted_baseline.py --games 200 --seed 3 --max-steps 1000
 
-Both policies play ``--games`` games from the same ``batched_reset`` keys (so the same
+Both policies play ``--games`` games from the same ``vmap(env.reset)`` keys (so the same
 first boards) until every game ends or ``--max-steps`` steps pass (still-running games
 count as truncated). Per policy: mean return, mean highest stage, the share of games
 reaching each stage 2..8, win rate, mean length, truncated share, invalid actions
@@ -66,7 +66,7 @@ def make_play():
     def play(key, num_games: int, max_steps: int, policy: str):
         """Per-game arrays: return, length, highest stage, won, truncated, invalid choices."""
         k_reset, k_loop = jax.random.split(key)
-        states, _ = env.batched_reset(jax.random.split(k_reset, num_games), params)
+        states, _ = jax.vmap(env.reset, in_axes=(0, None))(jax.random.split(k_reset, num_games), params)
         zf = jnp.zeros((num_games,), jnp.float32)
         zi = jnp.zeros((num_games,), jnp.int32)
         init = (states, jnp.ones((num_games,), jnp.bool_), zf, zi, states.stage,
@@ -78,7 +78,7 @@ def make_play():
         def body(c):
             states, active, ret, length, stage, won, invalid, key, t = c
             key, k_act, k_env = jax.random.split(key, 3)
-            mask = env.batched_valid_actions(states)
+            mask = jax.vmap(env.valid_actions)(states)
             if policy == "scripted":
                 action = batched_scripted_action(states, jax.random.split(k_act, num_games))
             else:
@@ -124,7 +124,7 @@ def policy_step_cost(n: int = 256, repeats: int = 5) -> dict[str, float]:
     from hackmatrix.application.scripted_policy import batched_scripted_action
     from hackmatrix.domain import env
 
-    states, _ = jax.jit(env.batched_reset, static_argnums=())(
+    states, _ = jax.jit(jax.vmap(env.reset, in_axes=(0, None)))(
         jax.random.split(jax.random.PRNGKey(0), n), env.DEFAULT_PARAMS)
     keys = jax.random.split(jax.random.PRNGKey(1), n)
     fn = jax.jit(batched_scripted_action)

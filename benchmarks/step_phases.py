@@ -99,7 +99,7 @@ def phase_functions(params) -> dict[str, Any]:
     import env_throughput
 
     def mask(v):
-        return {"mask": env.batched_valid_actions(v["states"])}
+        return {"mask": jax.vmap(env.valid_actions)(v["states"])}
 
     def sample(v):
         return {"actions": env_throughput.uniform_valid_action(v["k_action_pick"], v["mask"])}
@@ -227,7 +227,7 @@ def whole_step(params):
     import env_throughput
 
     def step(v):
-        m = env.batched_valid_actions(v["states"])
+        m = jax.vmap(env.valid_actions)(v["states"])
         actions = env_throughput.uniform_valid_action(v["k_action_pick"], m)
         nxt, reward, done, _b, _e = env.batched_step_auto_reset(
             v["states"], actions, v["keys"], v["reset_keys"], params)

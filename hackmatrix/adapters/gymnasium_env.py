@@ -94,20 +94,19 @@ def _step_one(state, action, key, params: EnvParams):
 
 @partial(jax.jit, static_argnums=(1,))
 def _reset_many(keys: jax.Array, params: EnvParams):
-    states, _ = engine.batched_reset(keys, params)
-    return states, jax.vmap(engine.flat_observation)(states), engine.batched_valid_actions(states)
+    states, _ = jax.vmap(engine.reset, in_axes=(0, None))(keys, params)
+    return states, jax.vmap(engine.flat_observation)(states), jax.vmap(engine.valid_actions)(states)
 
 
 @partial(jax.jit, static_argnums=(4,))
 def _step_many(states, actions, keys, reset_keys, params: EnvParams):
     """The batched step, then fresh games where done (same-step auto-reset)."""
-    ended, obs, reward, done, breakdown = engine.batched_step(states, actions, keys, params)
-    final_obs = engine.flatten_observation(obs)
-    states = engine.batched_auto_reset(ended, done, reset_keys, params)
+    states, reward, done, breakdown, ended = engine.batched_step_auto_reset(
+        states, actions, keys, reset_keys, params)
     info = {name: breakdown[name] for name in REWARD_KEYS}
-    info.update(stage=ended.stage, score=ended.player.score, hp=ended.player.hp)
-    return (states, jax.vmap(engine.flat_observation)(states), engine.batched_valid_actions(states),
-            reward, done, info, final_obs)
+    info.update(stage=ended["stage"], score=ended["score"], hp=ended["hp"])
+    return (states, jax.vmap(engine.flat_observation)(states), jax.vmap(engine.valid_actions)(states),
+            reward, done, info, ended["obs"])
 
 
 def _keys(rng: np.random.Generator, *shape: int) -> np.ndarray:

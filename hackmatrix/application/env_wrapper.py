@@ -10,6 +10,7 @@ import jax
 import jax.numpy as jnp
 
 from hackmatrix.domain.constants import NUM_ACTIONS, OBS_FLAT_SIZE, REWARD_KEYS
+from hackmatrix.domain.observation import decode_observation, observation_code
 from hackmatrix.domain.state import EnvParams
 
 INFO_STATE_KEYS = ("stage", "score", "hp")
@@ -47,8 +48,8 @@ class HackMatrixEnv:
 
     def reset(self, key: jax.Array) -> tuple[jax.Array, Any]:
         """Start a game. Returns (obs (1545,) float32, state)."""
-        state, obs = self.engine.reset(key, self.params)
-        return self.engine.flatten_observation(obs), state
+        state, _ = self.engine.reset(key, self.params)
+        return self.engine.flat_observation(state), state
 
     def action_mask(self, state: Any) -> jax.Array:
         """Valid actions of ``state``: (28,) bool."""
@@ -90,7 +91,7 @@ class HackMatrixEnv:
     def reset_compact(self, key: jax.Array) -> tuple[jax.Array, Any]:
         """``reset`` with the observation as its (1545,) int8 code (``decode_observation``)."""
         state, _ = self.engine.reset(key, self.params)
-        return self.engine.observation_code(state), state
+        return observation_code(state), state
 
     def batched_step_compact(
         self, keys: jax.Array, states: Any, actions: jax.Array
@@ -107,12 +108,12 @@ class HackMatrixEnv:
         next_states, reward, done, breakdown, ended = self.engine.batched_step_auto_reset(
             states, actions, key_step, key_reset, self.params
         )
-        codes = jax.vmap(self.engine.observation_code)(next_states)
+        codes = jax.vmap(observation_code)(next_states)
         return codes, next_states, reward.astype(jnp.float32), done.astype(jnp.bool_), _info(ended, breakdown)
 
     def decode_observation(self, codes: jax.Array) -> jax.Array:
         """(…, 1545) float32 observations of (…, 1545) int8 codes, exactly."""
-        return self.engine.decode_observation(codes)
+        return decode_observation(codes)
 
 
 def _info(ended: dict[str, jax.Array], breakdown: dict[str, jax.Array]) -> dict[str, jax.Array]:

@@ -84,7 +84,8 @@ def _run_episodes(
     """Play ``num_episodes`` games in parallel until each ends once or max_steps pass."""
     engine, env_params = env.engine, env.params
     k_reset, k_loop = jax.random.split(key)
-    state, _ = engine.batched_reset(jax.random.split(k_reset, num_episodes), env_params)
+    state, _ = jax.vmap(engine.reset, in_axes=(0, None))(
+        jax.random.split(k_reset, num_episodes), env_params)
     zeros_f = jnp.zeros((num_episodes,), jnp.float32)
     zeros_i = jnp.zeros((num_episodes,), jnp.int32)
     active = jnp.ones((num_episodes,), jnp.bool_)
@@ -123,7 +124,7 @@ def _run_episodes(
     def body(carry):
         state, active, ret, length, stage, end, parts, counts, key, t = carry
         key, k_act, k_env = jax.random.split(key, 3)
-        mask = engine.batched_valid_actions(state)
+        mask = jax.vmap(engine.valid_actions)(state)
         action = policy(k_act, state, mask)
         # No auto-reset: a finished game goes on from its last state, its steps masked out.
         new_state, _, reward, done, info = engine.batched_step(

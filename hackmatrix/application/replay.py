@@ -66,7 +66,7 @@ def _advance(
 
 @partial(jax.jit, static_argnums=(0, 1))
 def _reset_game_0(env: HackMatrixEnv, games: int, key: jax.Array) -> Any:
-    """Game 0 of ``engine.batched_reset(split(key, games))`` (jitted: an eager reset
+    """Game 0 of ``vmap(engine.reset)(split(key, games))`` (jitted: an eager reset
     dispatches thousands of small ops)."""
     return env.engine.reset(jax.random.split(key, games)[0], env.params)[0]
 

@@ -1,4 +1,9 @@
-"""Public API of the game: reset, step, valid_actions, observe (and batched versions).
+"""Public API of the game, functional: ``reset``, ``step``, ``valid_actions``,
+``observe`` / ``flat_observation``, ``auto_reset``, and for a batch (leading axis N)
+``batched_step`` (``vmap(step)``'s results) and ``batched_step_auto_reset`` (the step
+and fresh games in one pass, what a training loop runs). Batch resets and masks are
+``jax.vmap(reset, in_axes=(0, None))`` and ``jax.vmap(valid_actions)``; the gymnax
+``Environment`` around these is ``hackmatrix.application.gymnax_env``.
 
 ``step`` is the only place that wires the rules together: ``_step_phases`` lists the
 phases of a step in order (game-rules §3.1).
@@ -19,9 +24,7 @@ from hackmatrix.domain.enemy_turn import end_enemy_turn, enemy_moves, spawn_tran
 from hackmatrix.domain.events import Events
 from hackmatrix.domain.mask import program_valid
 from hackmatrix.domain.mask import valid_actions as _valid_actions
-from hackmatrix.domain.observation import (
-    Observation, decode_observation, flat_observation, flatten_observation, observation_code, observe,
-)
+from hackmatrix.domain.observation import Observation, flat_observation, observe
 from hackmatrix.domain.pathfinding import exit_distance
 from hackmatrix.domain.player_action import direction_action
 from hackmatrix.domain.programs import program_action
@@ -33,9 +36,7 @@ from hackmatrix.domain.undo import join_history, split_history
 
 __all__ = [
     "EnvParams", "EnvState", "Observation", "reset", "step", "valid_actions", "observe",
-    "flatten_observation", "flat_observation", "observation_code", "decode_observation",
-    "batched_reset", "batched_step", "batched_step_auto_reset",
-    "batched_valid_actions", "auto_reset", "batched_auto_reset",
+    "flat_observation", "auto_reset", "batched_step", "batched_step_auto_reset",
 ]
 
 _CORNERS = jnp.asarray(CORNERS)
@@ -237,19 +238,21 @@ def batched_step_auto_reset(
     states: EnvState, actions: jax.Array, keys: jax.Array, reset_keys: jax.Array,
     params: EnvParams = DEFAULT_PARAMS,
 ) -> tuple[EnvState, jax.Array, jax.Array, dict[str, jax.Array], dict[str, jax.Array]]:
-    """``batched_step`` then ``batched_auto_reset`` with ``reset_keys``, in one pass of
+    """``batched_step`` then ``jax.vmap(auto_reset)`` with ``reset_keys``, in one pass of
     board generation: the rows entering a new stage and the finished rows (never the
     same row) are gathered together, so a step pays its generation rounds once.
 
     Returns (next states, reward, done, breakdown, ended): the same next states,
     rewards, dones and breakdowns as the two calls, bit for bit; ``ended`` holds the
-    ``stage``, ``score`` and ``hp`` of the post-step states (before any reset), which
-    is all a caller can read of them here (the observation is of the next states).
+    ``stage``, ``score``, ``hp`` and flat observation ``obs`` of the post-step states
+    (before any reset; under ``jit`` what a caller leaves unread is never computed).
     """
     s, history, reward, done, breakdown, advance, k_stage = _step_phases(
         *split_history(states), actions, keys, params
     )
     ended = {"stage": s.stage, "score": s.player.score, "hp": s.player.hp}
+    # A finished row is never generated: its observation is the post-step one.
+    final_obs = jax.vmap(flat_observation)(join_history(s, history))
 
     def generate(rows, valid):
         st, k_st, k_reset, is_done = rows
@@ -257,8 +260,12 @@ def batched_step_auto_reset(
         base = where_rows(is_done, split_history(fresh)[0], st)
         return jax.vmap(initialise_stage)(base, jnp.where(is_done[:, None], k_fresh, k_st), valid)
 
-    s = _on_rows(advance | done, generate, (s, k_stage, reset_keys, done), s, width=KNOBS.generation_width)
-    return join_history(s, history), reward, done, breakdown, ended
+    s = join_history(
+        _on_rows(advance | done, generate, (s, k_stage, reset_keys, done), s, width=KNOBS.generation_width),
+        history,
+    )
+    ended["obs"] = jnp.where(done[:, None], final_obs, jax.vmap(flat_observation)(s))
+    return s, reward, done, breakdown, ended
 
 
 def step(
@@ -275,23 +282,3 @@ def step(
     )
     out = batched_step(states, actions, keys, params)
     return jax.tree_util.tree_map(lambda x: x[0], out)
-
-
-def batched_auto_reset(
-    states: EnvState, done: jax.Array, keys: jax.Array, params: EnvParams = DEFAULT_PARAMS
-) -> EnvState:
-    """``auto_reset`` for a batch: fresh games where ``done``, the rest untouched.
-
-    Only the finished environments generate boards (a board costs far more than a
-    step), in fixed-size sub-batches. Same result, environment by environment, as
-    ``jax.vmap(auto_reset)``.
-    """
-    def fresh(rows, valid):
-        return split_history(jax.vmap(_new_game, in_axes=(0, None, 0))(rows, params, valid))[0]
-
-    games, history = split_history(states)
-    return join_history(_on_rows(done, fresh, keys, games, width=KNOBS.generation_width), history)
-
-
-batched_reset = jax.vmap(reset, in_axes=(0, None))
-batched_valid_actions = jax.vmap(valid_actions)

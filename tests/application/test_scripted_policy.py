@@ -46,7 +46,7 @@ def play(key, scripted, games: int, max_steps: int):
     were checked, how many had no valid action and how many scripted choices were invalid.
     """
     k_reset, k_loop = jax.random.split(key)
-    states, _ = env.batched_reset(jax.random.split(k_reset, games), PARAMS)
+    states, _ = jax.vmap(env.reset, in_axes=(0, None))(jax.random.split(k_reset, games), PARAMS)
     zero = jnp.int32(0)
     init = (states, jnp.ones((games,), jnp.bool_), states.stage, zero, zero, zero, k_loop, zero)
 
@@ -56,7 +56,7 @@ def play(key, scripted, games: int, max_steps: int):
     def body(c):
         s, active, stage, checked, no_valid, invalid, key, t = c
         key, k_pol, k_rand, k_env = jax.random.split(key, 4)
-        mask = env.batched_valid_actions(s)
+        mask = jax.vmap(env.valid_actions)(s)
         chosen = batched_scripted_action(s, jax.random.split(k_pol, games))
         ok = jnp.take_along_axis(mask, chosen[:, None], axis=-1)[:, 0]
         action = jnp.where(scripted, chosen, uniform_valid_action(k_rand, mask))
@@ -152,7 +152,7 @@ def scenario_choices():
     @jax.jit
     def choose(batch, keys):
         scores = jax.vmap(action_scores, in_axes=(0, 0, None))(batch, keys, DEFAULT_WEIGHTS)
-        return batched_scripted_action(batch, keys), env.batched_valid_actions(batch), scores
+        return batched_scripted_action(batch, keys), jax.vmap(env.valid_actions)(batch), scores
 
     actions, masks, scores = jax.device_get(choose(batch, keys))
     return {n: (int(a), np.asarray(m), np.asarray(s))

@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 from hackmatrix.domain import env, scenario
+from hackmatrix.domain.observation import decode_observation, observation_code
 from hackmatrix.domain.constants import ENEMY_NAMES, GRID_CHANNELS, PLAYER_CHANNELS, REWARD_KEYS
 from hackmatrix.domain.programs import PROGRAM_NAMES
 
@@ -256,24 +257,24 @@ def _select(pred, a, b):
 def _rollout(key, start_state, rich):
     """``ROLLOUT_ENVS`` envs x ``ROLLOUT_STEPS`` steps of a uniform random valid-action policy.
 
-    Envs start from ``batched_reset`` states, or from ``start_state`` (broadcast) when ``rich``;
-    finished envs are replaced by fresh ``batched_reset`` states (given every program and
+    Envs start from ``vmap(env.reset)`` states, or from ``start_state`` (broadcast) when ``rich``;
+    finished envs are replaced by fresh ``vmap(env.reset)`` states (given every program and
     100 credits / energy when ``rich``). Returns the initial batch and per-step statistics.
     """
     b = ROLLOUT_ENVS
     k0, key = jax.random.split(key)
-    fresh, _ = env.batched_reset(jax.random.split(k0, b), PARAMS)
+    fresh, _ = jax.vmap(env.reset, in_axes=(0, None))(jax.random.split(k0, b), PARAMS)
     start = jax.tree_util.tree_map(lambda x: jnp.broadcast_to(x, (b,) + x.shape), start_state)
     init = _select(jnp.broadcast_to(rich, (b,)), start, fresh)
 
     def body(carry, _):
         s, key = carry
         key, ka, ks, kr = jax.random.split(key, 4)
-        mask = env.batched_valid_actions(s)
+        mask = jax.vmap(env.valid_actions)(s)
         action = jax.random.categorical(ka, jnp.where(mask, 0.0, -1e9), axis=-1)
         step_keys = jax.random.split(ks, b)
         s2, obs, reward, done, bd = env.batched_step(s, action, step_keys, PARAMS)
-        new, _ = env.batched_reset(jax.random.split(kr, b), PARAMS)
+        new, _ = jax.vmap(env.reset, in_axes=(0, None))(jax.random.split(kr, b), PARAMS)
         new = _richify(new, rich)
         finite = (jnp.isfinite(obs.player).all(-1) & jnp.isfinite(obs.grid).all((-3, -2, -1))
                   & jnp.isfinite(reward))
@@ -294,7 +295,7 @@ def _rollout(key, start_state, rich):
             "lists_compact": _lists_compact(s2.enemies) & _lists_compact(s2.transmissions),
             "player_obs_is_spec": jnp.all(obs.player == _spec_player_vector(s2), axis=-1),
             "code_decodes_exactly": jnp.all(
-                jax.vmap(env.decode_observation)(jax.vmap(env.observation_code)(s2))
+                jax.vmap(decode_observation)(jax.vmap(observation_code)(s2))
                 == jax.vmap(env.flat_observation)(s2), axis=-1),
         }
         return (_select(done, new, s2), key), stats

@@ -79,7 +79,7 @@ def replay(trajectories: list[dict], params=env.DEFAULT_PARAMS) -> tuple[int, di
     failures: dict[str, list[str]] = {}
 
     obs = jax.vmap(env.observe)(batch)
-    masks = env.batched_valid_actions(batch)
+    masks = jax.vmap(env.valid_actions)(batch)
     host = jax.tree_util.tree_map(np.asarray, (batch, obs, masks))
     for i, t in enumerate(trajectories):
         errs = _compare_record("initial", t["initial"], _index(host[1], i), host[2][i], _index(host[0], i))
@@ -87,7 +87,7 @@ def replay(trajectories: list[dict], params=env.DEFAULT_PARAMS) -> tuple[int, di
             failures[t["id"]] = errs
 
     step_fn = jax.jit(env.batched_step)
-    mask_fn = jax.jit(env.batched_valid_actions)
+    mask_fn = jax.jit(jax.vmap(env.valid_actions))
     keys = jax.random.split(jax.random.PRNGKey(0), n)
     for k in range(max_len):
         actions = jnp.asarray(

@@ -13,7 +13,7 @@ N = 48
 
 def _crowded_states():
     """Fresh games with 0..20 extra enemies each (stunned, disabled and stacked ones too)."""
-    states, _ = env.batched_reset(jax.random.split(jax.random.PRNGKey(0), N), env.DEFAULT_PARAMS)
+    states, _ = jax.vmap(env.reset, in_axes=(0, None))(jax.random.split(jax.random.PRNGKey(0), N), env.DEFAULT_PARAMS)
     rng = np.random.default_rng(1)
     en = jax.tree_util.tree_map(np.array, states.enemies)
     for i in range(N):

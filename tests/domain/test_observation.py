@@ -3,6 +3,7 @@
 import numpy as np
 
 from hackmatrix.domain import env
+from hackmatrix.domain.observation import decode_observation, observation_code
 from hackmatrix.domain.constants import (
     GRID, NUM_CHANNELS, NUM_PROGRAMS, PLAYER_FEATURES, channel, player_feature,
 )
@@ -163,9 +164,9 @@ def test_observation_code_decodes_to_the_flat_observation_bit_for_bit():
                    transmissions=[trans(4, 4, turns=6), trans(5, 0, turns=2)],
                    blocks=[data_block(4, 1, 7), prog_block(1, 1, "HACK", spawn=3)],
                    resources=[res(3, 3, credits=2), res(0, 5, energy=3)], owned=["PUSH"]))
-    code = np.asarray(env.observation_code(s))
+    code = np.asarray(observation_code(s))
     assert code.dtype == np.int8 and code.shape == (1545,)
-    decoded = np.asarray(env.decode_observation(code))
+    decoded = np.asarray(decode_observation(code))
     assert np.array_equal(decoded, np.asarray(env.flat_observation(s)))
     # Numerators: credits 60 is stored as its cap 50 (min(60/50, 1) = 50/50), siphons 12
     # uncapped, a timer of 6 as 4 (min(6/4, 1) = 4/4), the data block's points as 7 of 9.

@@ -30,7 +30,7 @@ VALID = jax.jit(env.valid_actions)
 OBSERVE = jax.jit(env.observe)
 BATCH = 16
 BATCHED_STEP = jax.jit(env.batched_step)
-BATCHED_VALID = jax.jit(env.batched_valid_actions)
+BATCHED_VALID = jax.jit(jax.vmap(env.valid_actions))
 
 EXIT = (GRID - 1, GRID - 1)
 TOL = 1e-5
