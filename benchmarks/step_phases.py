@@ -5,8 +5,8 @@ Usage:
   python benchmarks/step_phases.py --quick         # smoke: 64 envs, 2 snapshots, 3 rounds
   python benchmarks/step_phases.py --envs 8192 --snapshots 8
 
-The step the trainer runs per rollout step (``env_wrapper``): the action mask, the
-policy's action (here: a uniform valid action, the env benchmark's sampler), then
+The step the trainer runs per rollout step (``HackMatrixGymnax.batched_step_compact``):
+the action mask, the policy's action (here: a uniform valid action, the env benchmark's sampler), then
 ``env.batched_step_auto_reset`` and the observation codes of the next states. This
 script splits it into the phases that ``env._step_phases`` lists (its docstring): 1
 player action (move/attack, siphon, programs: ``_player_actions``' three parts), 2

@@ -29,7 +29,6 @@ def test_the_env_api_example_runs_and_takes_a_valid_step(capsys):
 
 
 def test_the_gymnax_and_gymnasium_example_runs():
-    pytest.importorskip("gymnax")
     pytest.importorskip("gymnasium")
     namespace: dict = {}
     exec(compile(BLOCKS[1], f"{README}:integrations-example", "exec"), namespace)

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import flax.linen as nn
 import jax
@@ -30,12 +30,14 @@ import numpy as np
 
 from hackmatrix.application import distribution
 from hackmatrix.application.config import TrainConfig
-from hackmatrix.application.env_wrapper import HackMatrixEnv
 from hackmatrix.application.network import init_params, make_network
 from hackmatrix.application.ppo import make_env
 from hackmatrix.domain.constants import (
     ENEMY_NAMES, FIRST_PROGRAM_ACTION, NUM_ACTIONS, NUM_STAGES, REWARD_KEYS,
 )
+
+if TYPE_CHECKING:  # imported where used: gymnax starts JAX's backend at import
+    from hackmatrix.application.gymnax_env import HackMatrixGymnax
 
 DEFAULT_MAX_STEPS = 1000
 MODE_GREEDY, MODE_SAMPLE, MODE_RANDOM, MODE_SCRIPTED = 0, 1, 2, 3
@@ -78,11 +80,13 @@ def end_name(state: Any, won: bool) -> str:
 
 @partial(jax.jit, static_argnums=(0, 1, 5, 6))
 def _run_episodes(
-    env: HackMatrixEnv, network: nn.Module, params: Any, key: jax.Array, mode: jax.Array,
+    env: HackMatrixGymnax, network: nn.Module, params: Any, key: jax.Array, mode: jax.Array,
     num_episodes: int, max_steps: int,
-) -> dict[str, jax.Array]:
+) -> dict[str, Any]:
     """Play ``num_episodes`` games in parallel until each ends once or max_steps pass."""
-    engine, env_params = env.engine, env.params
+    from hackmatrix.domain import env as engine  # the functional API: no auto-reset here
+
+    env_params = env.default_params.game
     k_reset, k_loop = jax.random.split(key)
     state, _ = jax.vmap(engine.reset, in_axes=(0, None))(
         jax.random.split(k_reset, num_episodes), env_params)
@@ -203,7 +207,7 @@ def summarize_detailed(raw: Mapping[str, Any]) -> dict[str, float]:
 
 def run_episodes(
     params: Any, config: TrainConfig, num_episodes: int, mode: int, seed: int,
-    max_steps: int = DEFAULT_MAX_STEPS, env: HackMatrixEnv | None = None,
+    max_steps: int = DEFAULT_MAX_STEPS, env: HackMatrixGymnax | None = None,
 ) -> dict[str, np.ndarray]:
     """Per-game host arrays: return, length, stage (highest), won, truncated, end (how
     it ended, ``END_NAMES``), breakdown (15 per-game component sums) and
@@ -236,7 +240,7 @@ def evaluate(
     seed: int = 0,
     *,
     max_steps: int = DEFAULT_MAX_STEPS,
-    env: HackMatrixEnv | None = None,
+    env: HackMatrixGymnax | None = None,
 ) -> dict[str, float]:
     """Evaluate a trained policy on ``num_episodes`` fresh games.
 
@@ -261,7 +265,7 @@ def evaluate_random_policy(
     seed: int = 0,
     *,
     max_steps: int = DEFAULT_MAX_STEPS,
-    env: HackMatrixEnv | None = None,
+    env: HackMatrixGymnax | None = None,
 ) -> dict[str, float]:
     """The same statistics for a uniformly random valid policy, on the same games."""
     return summarize(run_episodes(None, config, num_episodes, MODE_RANDOM, seed, max_steps, env))
@@ -273,7 +277,7 @@ def evaluate_scripted_policy(
     seed: int = 0,
     *,
     max_steps: int = DEFAULT_MAX_STEPS,
-    env: HackMatrixEnv | None = None,
+    env: HackMatrixGymnax | None = None,
 ) -> dict[str, float]:
     """The same statistics for the scripted baseline (``scripted_policy``), same games."""
     return summarize(run_episodes(None, config, num_episodes, MODE_SCRIPTED, seed, max_steps, env))

@@ -1,4 +1,4 @@
-"""HackMatrix as a gymnax environment (``pip install 'hackmatrix[gymnax]'``).
+"""HackMatrix as a gymnax environment: the one env class, which the trainer runs too.
 
 ``HackMatrixGymnax`` subclasses ``gymnax.environments.environment.Environment``, so
 gymnax's and PureJaxRL's wrappers (``LogWrapper``, ``FlattenObservationWrapper``, ...)
@@ -28,6 +28,14 @@ and training loops run on it unchanged, under ``jit``, ``vmap`` and ``lax.scan``
   only the finished game generates a board (``hackmatrix.domain.env.auto_reset``).
   With gymnax >= 1.0 ``info["final_observation"]`` holds the last observation of the
   finished game.
+* For a batched trainer: ``reset_compact`` and ``batched_step_compact`` give the
+  observations as int8 codes (a quarter of the bytes; ``decode_observation`` turns them
+  back into the float observations exactly) and step N games with the engine's batched
+  step, which generates boards only for the games that need one. Its results are
+  ``jax.vmap(step)``'s (with the ``done`` of gymnax < 1.0) game for game.
+
+Importing this module imports gymnax, which starts JAX's backend: modules that the
+train entry point loads before ``jax.distributed`` import it where they use it.
 """
 
 from __future__ import annotations
@@ -40,22 +48,20 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
-try:
-    from gymnax.environments import environment, spaces
-except ImportError as error:  # pragma: no cover - depends on the install
-    raise ImportError(
-        "hackmatrix.application.gymnax_env needs gymnax: pip install 'hackmatrix[gymnax]'"
-    ) from error
+from gymnax.environments import environment, spaces
 
 from hackmatrix.application.observation_bounds import OBS_HIGH, OBS_LOW
 from hackmatrix.domain import env as engine
 from hackmatrix.domain.constants import NUM_ACTIONS, OBS_FLAT_SIZE, REWARD_KEYS
+from hackmatrix.domain.observation import decode_observation as _decode
+from hackmatrix.domain.observation import observation_code
 from hackmatrix.domain.state import EnvParams, EnvState
 
 # gymnax >= 1.0 steps return (obs, state, reward, terminated, truncated, info) and
 # truncate through ``is_truncated``; earlier versions return (obs, state, reward, done, info).
 SPLITS_TRUNCATION = hasattr(environment.Environment, "is_truncated")
 NO_TIME_LIMIT = int(np.iinfo(np.int32).max)
+INFO_STATE_KEYS = ("stage", "score", "hp")
 
 
 @struct.dataclass
@@ -87,6 +93,13 @@ class HackMatrixGymnax(environment.Environment):
     @property
     def default_params(self) -> HackMatrixGymnaxParams:
         return self._default
+
+    # Equal envs share compiled programs (jit's static arguments, the trainer's cache).
+    def __hash__(self) -> int:
+        return hash(self._default)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, HackMatrixGymnax) and self._default == other._default
 
     @property
     def name(self) -> str:
@@ -182,3 +195,58 @@ class HackMatrixGymnax(environment.Environment):
             return obs, next_state, reward, done_st, info
         info.update(terminated=terminated, truncated=truncated, final_observation=obs_st)
         return obs, next_state, reward, terminated, truncated, info
+
+    # ---- a batched trainer's calls: compact observations, one batched step ---------------
+
+    def reset_compact(
+        self, key: jax.Array, params: HackMatrixGymnaxParams | None = None
+    ) -> tuple[jax.Array, HackMatrixGymnaxState]:
+        """``reset`` with the observation as its (1545,) int8 code (``decode_observation``)."""
+        params = self.default_params if params is None else params
+        game, _ = engine.reset(key, params.game)
+        return observation_code(game), HackMatrixGymnaxState(
+            time=jnp.int32(0), game=game, terminated=jnp.bool_(False))
+
+    def batched_step_compact(
+        self, keys: jax.Array, states: HackMatrixGymnaxState, actions: jax.Array,
+        params: HackMatrixGymnaxParams | None = None,
+    ) -> tuple[jax.Array, HackMatrixGymnaxState, jax.Array, jax.Array, dict[str, jax.Array]]:
+        """``jax.vmap(step)`` over N games (leading axis), the observations as (N, 1545)
+        int8 codes: (codes, states, reward, done, info), ``done`` = terminated or
+        truncated, ``info`` the 15 components and the post-step ``stage``/``score``/``hp``.
+
+        The engine's ``batched_step_auto_reset`` steps the games and generates boards,
+        in one pass, only for the games that enter a stage or end; a rollout buffer of
+        codes feeds the network the same inputs for a quarter of the memory traffic.
+        """
+        params = self.default_params if params is None else params
+        split = jax.vmap(jax.random.split)(keys)
+        key_step, key_reset = split[:, 0], split[:, 1]
+        game, reward, terminated, breakdown, ended = engine.batched_step_auto_reset(
+            states.game, jnp.asarray(actions, jnp.int32), key_step, key_reset, params.game)
+        time = states.time + 1
+        done = terminated
+        limit = params.max_steps_in_episode
+        if isinstance(limit, jax.core.Tracer) or limit < NO_TIME_LIMIT:
+            # A time limit: games cut short start afresh as ``step`` starts them.
+            cut = (time >= limit) & ~terminated
+            game = jax.lax.cond(
+                jnp.any(cut),
+                lambda g: jax.vmap(engine.auto_reset, in_axes=(0, 0, 0, None))(g, cut, key_reset, params.game),
+                lambda g: g,
+                game,
+            )
+            done = terminated | cut
+        next_states = HackMatrixGymnaxState(
+            time=jnp.where(done, 0, time).astype(jnp.int32), game=game,
+            terminated=jnp.zeros_like(terminated),
+        )
+        info = {key: ended[key].astype(jnp.int32) for key in INFO_STATE_KEYS}
+        info.update({name: breakdown[name].astype(jnp.float32) for name in REWARD_KEYS})
+        codes = jax.vmap(observation_code)(game)
+        return codes, next_states, reward.astype(jnp.float32), done, info
+
+    @staticmethod
+    def decode_observation(codes: jax.Array) -> jax.Array:
+        """(..., 1545) float32 observations of (..., 1545) int8 codes, exactly."""
+        return _decode(codes)

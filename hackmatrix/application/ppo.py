@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import lru_cache
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -21,12 +21,14 @@ from flax import struct
 
 from hackmatrix.application import distribution, sharding
 from hackmatrix.application.config import TrainConfig
-from hackmatrix.application.env_wrapper import HackMatrixEnv
 from hackmatrix.application.metrics import rollout_metrics
 from hackmatrix.application.network import init_params
 from hackmatrix.application.network import make_network as build_network
 from hackmatrix.domain.constants import NUM_ACTIONS, REWARD_KEYS
 from hackmatrix.domain.state import EnvParams
+
+if TYPE_CHECKING:  # imported where used: gymnax starts JAX's backend at import
+    from hackmatrix.application.gymnax_env import HackMatrixGymnax
 
 ADV_NORM_EPS = 1e-8
 
@@ -68,7 +70,7 @@ class RunnerState:
 
     params: Any  # network parameters
     opt_state: Any  # optax state of make_optimizer(config)
-    env_state: Any  # batched EnvState, leading axis N
+    env_state: Any  # batched HackMatrixGymnaxState (time, game, terminated), leading axis N
     obs: jax.Array  # (N, 1545) int8 code of the observation the next action is sampled from
     episode_return: jax.Array  # (N,) float32, undiscounted return so far
     episode_length: jax.Array  # (N,) int32, steps so far
@@ -183,23 +185,26 @@ def reward_scale(stats: ReturnStats) -> jax.Array:
     return jax.lax.rsqrt(stats.var + RETURN_SCALE_EPS)
 
 
-def make_env(config: TrainConfig, env_params: EnvParams | None = None) -> HackMatrixEnv:
+def make_env(config: TrainConfig, env_params: EnvParams | None = None) -> HackMatrixGymnax:
+    """The gymnax env the trainer runs (no time limit), with ``config``'s UNDO settings."""
+    from hackmatrix.application.gymnax_env import HackMatrixGymnax
+
     if env_params is None:
         env_params = EnvParams(
             undo_depth=config.undo_depth,
             clear_undo_on_new_stage=config.clear_undo_on_new_stage,
         )
-    return HackMatrixEnv(env_params)
+    return HackMatrixGymnax(env_params)
 
 
 @lru_cache(maxsize=None)
-def _batched_reset(env: HackMatrixEnv) -> Callable[[jax.Array], tuple[jax.Array, Any]]:
+def _batched_reset(env: HackMatrixGymnax) -> Callable[[jax.Array], tuple[jax.Array, Any]]:
     # Jitted (an eager vmap dispatches thousands of small ops) and cached per env.
-    return jax.jit(jax.vmap(env.reset_compact))
+    return jax.jit(jax.vmap(lambda key: env.reset_compact(key)))
 
 
 def init_runner_state(
-    config: TrainConfig, env: HackMatrixEnv, key: jax.Array | None = None
+    config: TrainConfig, env: HackMatrixGymnax, key: jax.Array | None = None
 ) -> RunnerState:
     """Fresh parameters (from a key split off PRNGKey(seed)), optimizer and N reset games."""
     if key is None:
@@ -348,7 +353,7 @@ def ppo_loss(
 
 
 def make_update_step(
-    config: TrainConfig, env: HackMatrixEnv, mesh: jax.sharding.Mesh | None = None
+    config: TrainConfig, env: HackMatrixGymnax, mesh: jax.sharding.Mesh | None = None
 ) -> Callable[[RunnerState], tuple[RunnerState, dict[str, jax.Array]]]:
     """One PPO update: T rollout steps on N envs, GAE, epochs x minibatches of SGD.
 
@@ -392,7 +397,7 @@ def make_update_step(
             return None
         return jax.lax.cond(
             coef > 0.0,
-            lambda: teacher_fn(env_state),
+            lambda: teacher_fn(env_state.game),
             lambda: jnp.zeros((num_envs, NUM_ACTIONS), jnp.bool_),
         )
 
@@ -547,7 +552,7 @@ def make_train_chunk(
     config: TrainConfig,
     env_params: EnvParams | None = None,
     *,
-    env: HackMatrixEnv | None = None,
+    env: HackMatrixGymnax | None = None,
     mesh: jax.sharding.Mesh | None = None,
     runner_template: RunnerState | None = None,
 ) -> Callable[[RunnerState, jax.Array], tuple[RunnerState, dict[str, jax.Array]]]:

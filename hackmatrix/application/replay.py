@@ -15,18 +15,20 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterator
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
 from hackmatrix.application import distribution
-from hackmatrix.application.env_wrapper import HackMatrixEnv
 from hackmatrix.application.evaluation import evaluation_key
 from hackmatrix.application.html_replay import ReplayStep
 from hackmatrix.application.render import action_name, render_board, render_stats
 from hackmatrix.domain.constants import REWARD_KEYS
+
+if TYPE_CHECKING:  # imported where used: gymnax starts JAX's backend at import
+    from hackmatrix.application.gymnax_env import HackMatrixGymnax
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,7 +45,7 @@ class Move:
 
 @partial(jax.jit, static_argnums=(0, 1, 2))
 def _advance(
-    network: nn.Module, env: HackMatrixEnv, games: int | None, params: Any, state: Any,
+    network: nn.Module, env: HackMatrixGymnax, games: int | None, params: Any, state: Any,
     key: jax.Array, greedy: jax.Array,
 ) -> tuple[Any, jax.Array, jax.Array, jax.Array, jax.Array, jax.Array, dict[str, jax.Array]]:
     """One step: (state, key, action, probability, reward, done, breakdown).
@@ -54,25 +56,29 @@ def _advance(
     key, k_act, k_env = jax.random.split(key, 3)
     if games is not None:
         k_env = jax.random.split(k_env, games)[0]
-    obs = env.engine.flat_observation(state)
-    mask = env.engine.valid_actions(state)
+    from hackmatrix.domain import env as engine
+
+    obs = engine.flat_observation(state)
+    mask = engine.valid_actions(state)
     logits, _ = network.apply(params, obs)
     log_probs = distribution.log_probs(logits, mask)
     action = jnp.where(greedy, distribution.greedy(logits, mask),
                        distribution.sample(k_act, logits, mask))
-    state, _, reward, done, breakdown = env.engine.step(state, action, k_env, env.params)
+    state, _, reward, done, breakdown = engine.step(state, action, k_env, env.default_params.game)
     return state, key, action, jnp.exp(log_probs[action]), reward, done, breakdown
 
 
 @partial(jax.jit, static_argnums=(0, 1))
-def _reset_game_0(env: HackMatrixEnv, games: int, key: jax.Array) -> Any:
+def _reset_game_0(env: HackMatrixGymnax, games: int, key: jax.Array) -> Any:
     """Game 0 of ``vmap(engine.reset)(split(key, games))`` (jitted: an eager reset
     dispatches thousands of small ops)."""
-    return env.engine.reset(jax.random.split(key, games)[0], env.params)[0]
+    from hackmatrix.domain import env as engine
+
+    return engine.reset(jax.random.split(key, games)[0], env.default_params.game)[0]
 
 
 def moves(
-    network: nn.Module, params: Any, env: HackMatrixEnv, state: Any, key: jax.Array, *,
+    network: nn.Module, params: Any, env: HackMatrixGymnax, state: Any, key: jax.Array, *,
     greedy: bool, max_steps: int, games: int | None = None,
 ) -> Iterator[tuple[Any, Move | None]]:
     """Yield ``(state, None)`` for the start, then ``(state, move)`` per step until the
@@ -109,7 +115,7 @@ def replay_step(state: Any, move: Move | None, step: int = 0) -> ReplayStep:
 
 
 def evaluation_game(
-    network: nn.Module, params: Any, env: HackMatrixEnv, seed: int, games: int, max_steps: int,
+    network: nn.Module, params: Any, env: HackMatrixGymnax, seed: int, games: int, max_steps: int,
 ) -> list[ReplayStep]:
     """Game 0 of the greedy evaluation games of ``seed`` (``games`` of them, capped at
     ``max_steps``), as replay frames."""

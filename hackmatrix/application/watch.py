@@ -28,7 +28,6 @@ import jax
 
 from hackmatrix.application.checkpointing import policy_from_checkpoint
 from hackmatrix.application.config import TrainConfig
-from hackmatrix.application.env_wrapper import HackMatrixEnv
 from hackmatrix.application.errors import (
     ArgumentParser, add_compilation_cache_option, int_at_least, report,
 )
@@ -50,9 +49,11 @@ COMPILE_NOTICE = ("compiling the policy and the game (about a minute on a busy 2
 
 
 @partial(jax.jit, static_argnums=(1,))
-def _reset(key: jax.Array, env: HackMatrixEnv) -> Any:
+def _reset(key: jax.Array, env: Any) -> Any:
     # Jitted: run op by op, a reset took ~25 s on a busy 2-core CPU, every start.
-    return env.engine.reset(key, env.params)[0]
+    from hackmatrix.domain import env as engine
+
+    return engine.reset(key, env.default_params.game)[0]
 
 
 def episode(
@@ -60,8 +61,9 @@ def episode(
     start: Any = None, max_steps: int = DEFAULT_MAX_STEPS,
 ) -> Iterator[tuple[Any, Move | None]]:
     """The states of one episode: ``(start, None)``, then ``(state, move)`` per step."""
-    env = HackMatrixEnv(EnvParams(undo_depth=config.undo_depth,
-                                  clear_undo_on_new_stage=config.clear_undo_on_new_stage))
+    from hackmatrix.application.ppo import make_env
+
+    env = make_env(config)
     network = make_network(config.network, config.hidden_dim, config.num_layers)
     key = jax.random.PRNGKey(seed)
     key, k_reset = jax.random.split(key)

@@ -9,11 +9,11 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-gymnax_env = pytest.importorskip("hackmatrix.application.gymnax_env", exc_type=ImportError)
-from gymnax.environments import environment, spaces  # noqa: E402
-from gymnax.wrappers.purerl import LogWrapper  # noqa: E402
+from gymnax.environments import environment, spaces
+from gymnax.wrappers.purerl import LogWrapper
 
-from hackmatrix.domain.constants import REWARD_KEYS  # noqa: E402
+from hackmatrix.application import gymnax_env
+from hackmatrix.domain.constants import REWARD_KEYS
 
 N, T = 8, 48
 

@@ -16,6 +16,7 @@ from hackmatrix.application.network import ActorCritic, init_params
 from hackmatrix.application.ppo import (
     Minibatch, imitating_at, ppo_loss, teacher_acts_at, teacher_coef_at,
 )
+from hackmatrix.domain import env as engine
 from tests.application.conftest import TINY
 from tests.application.fakes import RecordingLogger
 
@@ -172,9 +173,8 @@ def test_imitation_updates_follow_the_teacher_at_their_own_rate_without_pg_or_en
     from hackmatrix.application import ppo
     from hackmatrix.application.use_cases import TrainPolicy
 
-    def moves_only(config):
-        env = ppo.make_env(config)
-        return lambda states: jax.vmap(env.action_mask)(states) & (jnp.arange(28) < 4)
+    def moves_only(config):  # the teacher reads the games (EnvState), not the gymnax states
+        return lambda games: jax.vmap(engine.valid_actions)(games) & (jnp.arange(28) < 4)
 
     monkeypatch.setattr(ppo, "make_teacher", moves_only)
     # The default's network and return scaling (TINY is the plain path).
