@@ -156,14 +156,26 @@ def test_application_checker_flags_adapters_and_sdks(source, filename, expected)
 def test_importing_the_entry_points_leaves_jaxs_backend_unstarted():
     # jax.distributed.initialize (multi-process training) must run before anything starts
     # JAX's backend; the train entry point imports the composition root first, so no
-    # module it loads may build a jax array at import (the domain's modules do).
+    # module it loads may build a jax array at import.
+    assert _backends_after_importing("hackmatrix.containers", "hackmatrix.application.train") == "[]"
+
+
+def test_importing_every_domain_module_leaves_jaxs_backend_unstarted():
+    # The domain's module constants are NumPy (made jax arrays where a rule indexes them
+    # with a traced value), so importing the engine has no process-wide effect at all.
+    modules = sorted(f"hackmatrix.domain.{path.stem}" for path in (PACKAGE / "domain").glob("*.py"))
+    assert len(modules) > 20
+    assert _backends_after_importing(*modules) == "[]"
+
+
+def _backends_after_importing(*modules: str) -> str:
     import subprocess
     import sys
 
     code = (
-        "import hackmatrix.containers, hackmatrix.application.train\n"
+        f"import {', '.join(modules)}\n"
         "from jax._src import xla_bridge\n"
         "print(sorted(xla_bridge._backends))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=300)
-    assert out.stdout.strip() == "[]"
+    return out.stdout.strip()

@@ -1,4 +1,5 @@
-"""The game as pure JAX. Importing it changes no JAX setting.
+"""The game as pure JAX. Importing it changes no JAX setting and starts no JAX backend
+(module constants are NumPy arrays).
 
 The rules are in docs/rules.md; docstrings cite its Part I as ``game-rules §N``, its
 Part II as ``observation-reward-metrics §N`` and its project decisions as ``decision N``.

@@ -14,6 +14,7 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from hackmatrix.domain import bitboard as bb
 from hackmatrix.domain.constants import (
@@ -27,10 +28,6 @@ from hackmatrix.domain.state import EnvParams, EnvState, Snapshot
 from hackmatrix.domain.undo import join_history, push_snapshot, split_history
 from hackmatrix.domain.batching import KNOBS, on_rows
 
-_MAX_HP = jnp.asarray(ENEMY_MAX_HP)
-_STEPS = jnp.asarray(ENEMY_STEPS)
-_DR = jnp.asarray(DIR_DROW)
-_DC = jnp.asarray(DIR_DCOL)
 
 
 def tick_transmissions(state: EnvState, do: jax.Array) -> EnvState:
@@ -49,7 +46,7 @@ def tick_transmissions(state: EnvState, do: jax.Array) -> EnvState:
         kind=put(en.kind, tr.kind),
         row=put(en.row, tr.row),
         col=put(en.col, tr.col),
-        hp=put(en.hp, _MAX_HP[tr.kind]),
+        hp=put(en.hp, jnp.asarray(ENEMY_MAX_HP)[tr.kind]),
         disabled=put(en.disabled, jnp.ones_like(tr.turns)),
         stunned=put(en.stunned, jnp.zeros_like(hatch)),
         from_siphon=put(en.from_siphon, tr.from_siphon),
@@ -63,7 +60,7 @@ def tick_transmissions(state: EnvState, do: jax.Array) -> EnvState:
     return state.replace(enemies=en, transmissions=tr)
 
 
-_SLOTS = jnp.arange(MAX_ENEMIES)
+_SLOTS = np.arange(MAX_ENEMIES, dtype=np.int32)
 
 
 class TurnBoard(NamedTuple):
@@ -122,7 +119,7 @@ class MoveQuery(NamedTuple):
 
 def steps_per_turn(kind: jax.Array) -> jax.Array:
     """Enemy steps per turn: 2 for a virus, 1 for the others (§5.3)."""
-    return _STEPS[kind]
+    return jnp.asarray(ENEMY_STEPS)[kind]
 
 
 def path_rule(kind: jax.Array, board: TurnBoard) -> tuple[jax.Array, jax.Array, jax.Array]:
@@ -183,7 +180,7 @@ def move_targets(q: MoveQuery) -> tuple[jax.Array, jax.Array]:
     occ_lo, occ_hi, blk_lo, blk_hi, field = q.occ_lo, q.occ_hi, q.blk_lo, q.blk_hi, q.field
     p_idx = pr * GRID + pc
     p_lo, p_hi = bb.bit(p_idx)
-    nr, nc = r[:, None] + _DR, c[:, None] + _DC  # (N, 4)
+    nr, nc = r[:, None] + DIR_DROW, c[:, None] + DIR_DCOL  # (N, 4)
     inside = in_bounds(nr, nc)
     n_idx = jnp.where(inside, nr * GRID + nc, -1)
     n_lo, n_hi = bb.bit(n_idx)
@@ -218,7 +215,8 @@ def move_targets(q: MoveQuery) -> tuple[jax.Array, jax.Array]:
 
     d = jnp.where(found_a, dir_a, jnp.where(found_b, dir_b, k))
     moves = found_a | found_b | found_f
-    return jnp.where(moves, r + _DR[d], r), jnp.where(moves, c + _DC[d], c)
+    return (jnp.where(moves, r + jnp.asarray(DIR_DROW)[d], r),
+            jnp.where(moves, c + jnp.asarray(DIR_DCOL)[d], c))
 
 
 def _visits(carry: StepCarry, fixed: StepInputs, start, stop) -> StepCarry:

@@ -39,7 +39,6 @@ __all__ = [
     "flat_observation", "auto_reset", "batched_step", "batched_step_auto_reset",
 ]
 
-_CORNERS = jnp.asarray(CORNERS)
 DEFAULT_PARAMS = EnvParams()
 
 
@@ -72,8 +71,8 @@ def _new_game_base(key: jax.Array, params: EnvParams) -> tuple[EnvState, jax.Arr
     corner = draws.below(words[0], 4)
     bonus = draws.below(words[1], 3)
     player = state.player.replace(
-        row=_CORNERS[corner, 0],
-        col=_CORNERS[corner, 1],
+        row=jnp.asarray(CORNERS)[corner, 0],
+        col=jnp.asarray(CORNERS)[corner, 1],
         credits=jnp.where(bonus == 0, 10, 0).astype(jnp.int32),
         energy=jnp.where(bonus == 1, 11, 0).astype(jnp.int32),
         data_siphons=jnp.where(bonus == 2, 1, 0).astype(jnp.int32),

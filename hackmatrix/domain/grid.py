@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from hackmatrix.domain.constants import DIR_DCOL, DIR_DROW, GRID
 
-ROWS = jnp.arange(GRID, dtype=jnp.int32)[:, None] * jnp.ones((1, GRID), jnp.int32)
-COLS = jnp.arange(GRID, dtype=jnp.int32)[None, :] * jnp.ones((GRID, 1), jnp.int32)
+# Row and column of each cell, (6, 6) int32. NumPy, as every module constant of the domain:
+# a jax array built at import would start JAX's backend (before jax.distributed could).
+ROWS = np.repeat(np.arange(GRID, dtype=np.int32)[:, None], GRID, axis=1)
+COLS = np.ascontiguousarray(ROWS.T)
 
 def in_bounds(row: jax.Array, col: jax.Array) -> jax.Array:
     return (row >= 0) & (row < GRID) & (col >= 0) & (col < GRID)

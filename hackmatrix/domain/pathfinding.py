@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from hackmatrix.domain.constants import DIR_DCOL, DIR_DROW, GRID
 from hackmatrix.domain import bitboard as bb
 from hackmatrix.domain.grid import in_bounds
 
-INF = jnp.int32(1000)
+INF = np.int32(1000)
 
 
 def exit_distance(

@@ -18,7 +18,6 @@ from hackmatrix.domain.state import EnvState
 # draws all miss a set of n cells (computed in float64, stored as float32).
 DRAWS_PER_SEARCH = 100
 MISS = np.array([(1.0 - n / NUM_CELLS) ** DRAWS_PER_SEARCH for n in range(NUM_CELLS + 1)], np.float32)
-_MISS = jnp.asarray(MISS)
 
 
 def _choose(noise: jax.Array, candidates: jax.Array) -> jax.Array:
@@ -38,8 +37,8 @@ def choose_cell(words: jax.Array, empty: jax.Array, lof: jax.Array) -> tuple[jax
     k = jnp.sum(preferred.astype(jnp.int32))
     e = jnp.sum(empty.astype(jnp.int32))
     u = draws.unit(words[NUM_CELLS])
-    first = u < 1.0 - _MISS[k]
-    found = u < 1.0 - _MISS[k] * _MISS[e]
+    first = u < 1.0 - jnp.asarray(MISS)[k]
+    found = u < 1.0 - jnp.asarray(MISS)[k] * jnp.asarray(MISS)[e]
     idx = _choose(draws.unit(words[:NUM_CELLS]), jnp.where(first, preferred, empty))
     return found, idx
 

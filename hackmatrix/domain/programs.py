@@ -38,7 +38,6 @@ from hackmatrix.domain.lists import compact, first_on_cell, occupancy
 from hackmatrix.domain.state import Enemies, EnvParams, EnvState, Player, Snapshot
 from hackmatrix.domain.undo import restore_snapshot, top_snapshot
 
-_MAX_HP = jnp.asarray(ENEMY_MAX_HP)
 
 
 # --- what a program sees and what it returns ----------------------------------------------
@@ -156,7 +155,8 @@ def poly(enemies: Enemies, words: jax.Array) -> Enemies:
     """
     shift = 1 + draws.below(words, 3)
     new_kind = (enemies.kind + shift) % 4
-    hp = _MAX_HP[new_kind] - (_MAX_HP[enemies.kind] - enemies.hp)
+    max_hp = jnp.asarray(ENEMY_MAX_HP)
+    hp = max_hp[new_kind] - (max_hp[enemies.kind] - enemies.hp)
     to_cryptog = enemies.alive & (new_kind == EnemyType.CRYPTOG)
     return enemies.replace(
         kind=jnp.where(enemies.alive, new_kind, enemies.kind),
@@ -436,8 +436,6 @@ PROGRAM_NAMES = tuple(p.name for p in PROGRAMS)
 PROGRAM_CREDITS = np.array([p.credits for p in PROGRAMS], dtype=np.int32)
 PROGRAM_ENERGY = np.array([p.energy for p in PROGRAMS], dtype=np.int32)
 PROGRAM_SPAWN = np.array([p.spawn for p in PROGRAMS], dtype=np.int32)
-_CREDITS = jnp.asarray(PROGRAM_CREDITS)
-_ENERGY = jnp.asarray(PROGRAM_ENERGY)
 
 
 def program_applicable(state: EnvState) -> jax.Array:
@@ -449,7 +447,7 @@ def program_applicable(state: EnvState) -> jax.Array:
 def program_valid(state: EnvState) -> jax.Array:
     """(23,) bool: owned, affordable and applicable."""
     p = state.player
-    return state.owned & (p.credits >= _CREDITS) & (p.energy >= _ENERGY) & program_applicable(state)
+    return state.owned & (p.credits >= PROGRAM_CREDITS) & (p.energy >= PROGRAM_ENERGY) & program_applicable(state)
 
 
 # --- the single pass ------------------------------------------------------------------------
@@ -491,7 +489,8 @@ def program_action(
     n_warp = MAX_ENEMIES + MAX_TRANSMISSIONS
     words = jax.random.bits(key, (n_warp + MAX_ENEMIES,))
     p = state.player
-    s = state.replace(player=p.replace(credits=p.credits - _CREDITS[program], energy=p.energy - _ENERGY[program]))
+    s = state.replace(player=p.replace(credits=p.credits - jnp.asarray(PROGRAM_CREDITS)[program],
+        energy=p.energy - jnp.asarray(PROGRAM_ENERGY)[program]))
     effects = [prog.effect(Context(s, words[:n_warp], words[n_warp:])) for prog in PROGRAMS]
 
     def pick(field: str, default: Any) -> Any:

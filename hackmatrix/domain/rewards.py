@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import struct
 
 from hackmatrix.domain.constants import REWARD_KEYS, STAGE_REWARDS
 from hackmatrix.domain.events import Events
 from hackmatrix.domain.state import EnvParams
 
-_STAGE_REWARDS = jnp.asarray(STAGE_REWARDS)
 # Death penalty base by stage s: sum of R[0..s-2].
-_DEATH_BASE = jnp.concatenate([jnp.zeros((1,), jnp.float32), jnp.cumsum(_STAGE_REWARDS)[:-1]])
+_DEATH_BASE = np.concatenate([np.zeros((1,), np.float32), np.cumsum(STAGE_REWARDS, dtype=np.float32)[:-1]])
 
 
 @struct.dataclass
@@ -49,7 +49,7 @@ def calculate_reward(ev: Events, r: RewardInputs, params: EnvParams) -> tuple[ja
     hp_delta = r.hp_after - r.hp_before
     parts = {
         "step_penalty": _f(params.step_penalty),
-        "stage_completion": jnp.where(ev.exit_reached, _STAGE_REWARDS[jnp.clip(r.stage_before - 1, 0, 7)], 0.0),
+        "stage_completion": jnp.where(ev.exit_reached, jnp.asarray(STAGE_REWARDS)[jnp.clip(r.stage_before - 1, 0, 7)], 0.0),
         "score_gain": _f(params.score_weight) * _f(r.score_after - r.score_before),
         "kills": _f(params.kill_weight) * _f(ev.kills),
         "data_siphon": jnp.where(ev.collected_siphon, _f(params.data_siphon_weight), 0.0),
@@ -58,7 +58,7 @@ def calculate_reward(ev: Events, r: RewardInputs, params: EnvParams) -> tuple[ja
             won, _f(params.victory_base) + _f(params.victory_score_weight) * _f(r.score_after), 0.0
         ),
         "death_penalty": jnp.where(
-            r.died, _f(params.death_weight) * _DEATH_BASE[jnp.clip(r.stage_before - 1, 0, 7)], 0.0
+            r.died, _f(params.death_weight) * jnp.asarray(_DEATH_BASE)[jnp.clip(r.stage_before - 1, 0, 7)], 0.0
         ),
         "resource_gain": _f(params.resource_gain_weight) * _f(r.credits_after - r.credits_before)
         + _f(params.resource_gain_weight) * _f(r.energy_after - r.energy_before),

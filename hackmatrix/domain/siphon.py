@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from hackmatrix.domain.constants import GRID, MIN_INTERVAL, NUM_PROGRAMS, SIPHON_POSTPONE, BlockKind
 from hackmatrix.domain.events import Events, no_events
@@ -11,10 +12,10 @@ from hackmatrix.domain.grid import COLS, ROWS, in_bounds
 from hackmatrix.domain.state import EnvState
 
 # Cross offsets: the cell itself, then U, D, L, R.
-_CROSS_DR = jnp.array([0, 1, -1, 0, 0], jnp.int32)
-_CROSS_DC = jnp.array([0, 0, 0, -1, 1], jnp.int32)
-_BIG = jnp.int32(1 << 20)  # above any block's points (scenario.MAX_AMOUNT = 10**6)
-_INT32_MAX = jnp.int32(2**31 - 1)
+_CROSS_DR = np.array([0, 1, -1, 0, 0], np.int32)
+_CROSS_DC = np.array([0, 0, 0, -1, 1], np.int32)
+_BIG = np.int32(1 << 20)  # above any block's points (scenario.MAX_AMOUNT = 10**6)
+_INT32_MAX = np.int32(2**31 - 1)
 
 
 def _sort5(x: jax.Array) -> jax.Array:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from hackmatrix.domain.constants import (
     BLOCK_ATTEMPTS, CORNERS, GRID, MAX_BLOCKS, MAX_HP, MIN_BLOCKS, NUM_CELLS, NUM_PROGRAMS, NUM_STAGES, QUESTION_PROB, BlockKind, Special,
@@ -15,9 +16,8 @@ from hackmatrix.domain.lists import occupancy
 from hackmatrix.domain.placement import place_transmissions
 from hackmatrix.domain.state import Board, EnvParams, EnvState, empty_board
 
-_CORNERS = jnp.asarray(CORNERS)
-_SPAWN = jnp.asarray(PROGRAM_SPAWN)
-_IS_CORNER = jnp.zeros((GRID, GRID), jnp.bool_).at[_CORNERS[:, 0], _CORNERS[:, 1]].set(True)
+_IS_CORNER = np.zeros((GRID, GRID), np.bool_)
+_IS_CORNER[CORNERS[:, 0], CORNERS[:, 1]] = True
 
 
 ATTEMPTS_PER_ROUND = 10  # attempts checked side by side; 10 rounds make the original's 100
@@ -95,7 +95,7 @@ def _generate_blocks(
     prog_ordinal = jnp.cumsum(~is_data) - 1  # the j-th program block gets perm[j]
     program = perm[jnp.clip(prog_ordinal, 0, NUM_PROGRAMS - 1)]
     kind = jnp.where(is_question, BlockKind.QUESTION, jnp.where(is_data, BlockKind.DATA, BlockKind.PROGRAM))
-    spawn = jnp.where(is_data, points, _SPAWN[program])
+    spawn = jnp.where(is_data, points, jnp.asarray(PROGRAM_SPAWN)[program])
     cell = jnp.where(placed, order, NUM_CELLS)
 
     def scatter(values, base):
@@ -136,14 +136,14 @@ def initialise_stage(state: EnvState, key: jax.Array, needed: jax.Array | bool =
     k_words, k_layout, k_trans = jax.random.split(key, 3)
     w_exit, w_blocks, w_res = jnp.split(jax.random.bits(k_words, (_STAGE_WORDS,)), _STAGE_SPLITS)
     p = state.player
-    not_player = ~((_CORNERS[:, 0] == p.row) & (_CORNERS[:, 1] == p.col))
+    not_player = ~((CORNERS[:, 0] == p.row) & (CORNERS[:, 1] == p.col))
     noise = draws.unit(w_exit)
     e = jnp.argmax(jnp.where(not_player, noise, -1.0))
-    exit_row, exit_col = _CORNERS[e, 0], _CORNERS[e, 1]
+    exit_row, exit_col = jnp.asarray(CORNERS)[e, 0], jnp.asarray(CORNERS)[e, 1]
     siphon_corner = not_player & (jnp.arange(4) != e)
 
     special = jnp.zeros((GRID, GRID), jnp.int32)
-    special = special.at[_CORNERS[:, 0], _CORNERS[:, 1]].set(
+    special = special.at[CORNERS[:, 0], CORNERS[:, 1]].set(
         jnp.where(siphon_corner, Special.DATA_SIPHON, Special.NONE)
     )
     special = special.at[exit_row, exit_col].set(Special.EXIT)
