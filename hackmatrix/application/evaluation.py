@@ -35,6 +35,7 @@ from hackmatrix.application.ppo import make_env
 from hackmatrix.domain.constants import (
     ENEMY_NAMES, FIRST_PROGRAM_ACTION, NUM_ACTIONS, NUM_STAGES, REWARD_KEYS,
 )
+from hackmatrix.domain.programs import PROGRAM_NAMES
 
 if TYPE_CHECKING:  # imported where used: gymnax starts JAX's backend at import
     from hackmatrix.application.gymnax_env import HackMatrixGymnax
@@ -196,10 +197,6 @@ def summarize_detailed(raw: Mapping[str, Any]) -> dict[str, float]:
         stats[f"ends/{name}"] = float(np.mean(end == code))
     siphon_death = np.asarray(raw["breakdown"]["siphon_death_penalty"]) < 0
     stats["ends/siphon_caused"] = float(np.mean(siphon_death))
-    # Imported here: the program table's module starts JAX's backend on import, and the
-    # entry points load this module before their runtime settings (jax.distributed).
-    from hackmatrix.domain.programs import PROGRAM_NAMES
-
     for i, name in enumerate(PROGRAM_NAMES):
         stats[f"programs/{name}"] = float(per_action[FIRST_PROGRAM_ACTION + i] / games)
     return stats
