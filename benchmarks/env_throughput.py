@@ -10,10 +10,11 @@ valid actions (``--sampler index``, default: one uniform float per env picks the
 valid action; ``gumbel``: a masked categorical over the 28 logits, which hashes 28
 random words per env and cost ~5 % of a 2048-env step); batched_step_auto_reset (the
 step, then fresh games for the finished ones, with one pass of board generation for
-both, as the trainer runs it; a revision without it: batched_step, then
-vmap(auto_reset)); the flat observation of the new states (what a policy would
+both, as the trainer runs it; a revision without it: batched_step, then its
+batched_auto_reset); the flat observation of the new states (what a policy would
 read; summed into a checksum so XLA cannot drop it, ``--no-obs`` to leave it out).
-``--impl vmap`` steps with ``jax.vmap(env.step)``, then ``vmap(env.auto_reset)``.
+``--impl vmap`` steps with ``jax.vmap(env.step)``, then ``batched_auto_reset`` where
+the revision has it, else ``vmap(env.auto_reset)``.
 
 Per env count: lower and compile times of the jitted rollout, env steps/s (median of
 ``--repeats`` timed calls after one warm-up call, each ``block_until_ready``; fewer
@@ -93,6 +94,9 @@ def make_rollout(num_envs: int, num_steps: int, impl: str, with_obs: bool, sampl
     else:
         step = env.batched_step
     flat_obs = jax.vmap(env.flat_observation)
+    # Fresh games for the finished ones: revisions before batched_step_auto_reset had a
+    # gathered batched_auto_reset (only the finished rows generate); later ones vmap it.
+    auto_reset = getattr(env, "batched_auto_reset", None) or jax.vmap(env.auto_reset, in_axes=(0, 0, 0, None))
 
     def body(carry, _):
         states, key, checksum = carry
@@ -109,7 +113,7 @@ def make_rollout(num_envs: int, num_steps: int, impl: str, with_obs: bool, sampl
                 states, actions, step_keys, reset_keys, params)
         else:
             states, _obs, reward, done, _breakdown = step(states, actions, step_keys, params)
-            states = jax.vmap(env.auto_reset, in_axes=(0, 0, 0, None))(states, done, reset_keys, params)
+            states = auto_reset(states, done, reset_keys, params)
         if with_obs:
             checksum = checksum + jnp.sum(flat_obs(states))
         return (states, key, checksum), (jnp.sum(reward), jnp.sum(done))

@@ -31,8 +31,10 @@ and training loops run on it unchanged, under ``jit``, ``vmap`` and ``lax.scan``
 * For a batched trainer: ``reset_compact`` and ``batched_step_compact`` give the
   observations as int8 codes (a quarter of the bytes; ``decode_observation`` turns them
   back into the float observations exactly) and step N games with the engine's batched
-  step, which generates boards only for the games that need one. Its results are
-  ``jax.vmap(step)``'s (with the ``done`` of gymnax < 1.0) game for game.
+  step, which generates boards only for the games that need one. Its games, rewards and
+  ``done`` (terminated or truncated, as in gymnax < 1.0) are ``jax.vmap(step)``'s, game
+  for game; its ``info`` holds the 15 components and ``stage``/``score``/``hp`` only (no
+  ``action_mask``: the trainer asks ``action_mask`` of the states it steps next).
 
 Importing this module imports gymnax, which starts JAX's backend: modules that the
 train entry point loads before ``jax.distributed`` import it where they use it.
@@ -95,11 +97,12 @@ class HackMatrixGymnax(environment.Environment):
         return self._default
 
     # Equal envs share compiled programs (jit's static arguments, the trainer's cache).
+    # (A subclass may change the game: it never shares the base class's programs.)
     def __hash__(self) -> int:
-        return hash(self._default)
+        return hash((type(self), self._default))
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, HackMatrixGymnax) and self._default == other._default
+        return type(other) is type(self) and self._default == other._default
 
     @property
     def name(self) -> str:
@@ -211,13 +214,15 @@ class HackMatrixGymnax(environment.Environment):
         self, keys: jax.Array, states: HackMatrixGymnaxState, actions: jax.Array,
         params: HackMatrixGymnaxParams | None = None,
     ) -> tuple[jax.Array, HackMatrixGymnaxState, jax.Array, jax.Array, dict[str, jax.Array]]:
-        """``jax.vmap(step)`` over N games (leading axis), the observations as (N, 1545)
-        int8 codes: (codes, states, reward, done, info), ``done`` = terminated or
-        truncated, ``info`` the 15 components and the post-step ``stage``/``score``/``hp``.
+        """``jax.vmap(step)``'s games over N games (leading axis), the observations as
+        (N, 1545) int8 codes: (codes, states, reward, done, info), ``done`` = terminated
+        or truncated, ``info`` the 15 components and the post-step ``stage``/``score``/``hp``.
 
         The engine's ``batched_step_auto_reset`` steps the games and generates boards,
         in one pass, only for the games that enter a stage or end; a rollout buffer of
         codes feeds the network the same inputs for a quarter of the memory traffic.
+        With a time limit, a step on which some game is cut runs a second pass that
+        resets the cut games (over the whole batch: a time limit costs steps).
         """
         params = self.default_params if params is None else params
         split = jax.vmap(jax.random.split)(keys)

@@ -483,8 +483,19 @@ def _restored(
     params = restore_tree(template.params, state["params"], "params", path)
     restored = None
     if saved_envs == cfg.num_envs:
-        restored = restore_tree(template, state, "runner state", path)
+        restored = restore_tree(template, _with_gymnax_env_state(state, saved_envs), "runner state", path)
     return params, restored, updates, env_steps, saved_envs
+
+
+def _with_gymnax_env_state(state: dict[str, Any], num_envs: int) -> dict[str, Any]:
+    """A runner state dict whose games are gymnax states: checkpoints written before the
+    trainer ran the gymnax env hold the bare games, which resume as games in progress
+    (step counter 0, no time limit is in force in training)."""
+    games = state.get("env_state")
+    if not isinstance(games, Mapping) or "game" in games:
+        return state
+    return {**state, "env_state": {"time": np.zeros((num_envs,), np.int32), "game": games,
+                                   "terminated": np.zeros((num_envs,), np.bool_)}}
 
 
 def check_resumable(

@@ -1,4 +1,4 @@
-"""Shared fixtures: one tiny training run and one wrapper, compiled once per session."""
+"""Shared fixtures: one tiny training run, compiled once per session."""
 
 from __future__ import annotations
 

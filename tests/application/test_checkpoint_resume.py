@@ -102,6 +102,23 @@ def test_other_num_envs_keeps_weights_resets_optimizer_and_games_and_warns(resum
     assert float(jnp.abs(result.runner.episode_length).max()) == 0
 
 
+def test_a_checkpoint_of_bare_games_resumes_them_as_gymnax_states(resumed, tmp_path):
+    # Checkpoints written before the trainer ran the gymnax env hold the games themselves
+    # as env_state; they resume as games in progress with a step counter of 0.
+    *_, second, _, store = resumed
+    payload, metadata = store.load(store.latest())
+    runner = dict(payload["runner"])
+    runner["env_state"] = runner["env_state"]["game"]
+    old = MsgpackCheckpointStore(tmp_path, keep=1)
+    old.save(int(metadata["update"]), {"runner": runner}, metadata)
+    result = TrainPolicy(_config(6), RecordingLogger(), checkpoints=old, resume_from="latest").run()
+    assert result.num_updates == 6 and result.checkpoints == []
+    assert _same_tree(result.runner.env_state.game, second.runner.env_state.game)
+    assert np.asarray(result.runner.env_state.time).tolist() == [0] * TINY["num_envs"]
+    assert not np.asarray(result.runner.env_state.terminated).any()
+    assert _same_tree(result.params, second.params)
+
+
 def test_incompatible_network_shape_fails_naming_the_shapes(resumed):
     *_, store = resumed
     config = TrainConfig(**{**TINY, "hidden_dim": 16}, total_timesteps=6 * B)
