@@ -35,6 +35,7 @@ from hackmatrix.application.ppo import make_env
 from hackmatrix.domain.constants import (
     ENEMY_NAMES, FIRST_PROGRAM_ACTION, NUM_ACTIONS, NUM_STAGES, REWARD_KEYS,
 )
+from hackmatrix.domain import env as engine  # the functional API: no auto-reset here
 from hackmatrix.domain.programs import PROGRAM_NAMES
 
 if TYPE_CHECKING:  # imported where used: gymnax starts JAX's backend at import
@@ -85,8 +86,6 @@ def _run_episodes(
     num_episodes: int, max_steps: int,
 ) -> dict[str, Any]:
     """Play ``num_episodes`` games in parallel until each ends once or max_steps pass."""
-    from hackmatrix.domain import env as engine  # the functional API: no auto-reset here
-
     env_params = env.default_params.game
     k_reset, k_loop = jax.random.split(key)
     state, _ = jax.vmap(engine.reset, in_axes=(0, None))(

@@ -25,6 +25,7 @@ from hackmatrix.application import distribution
 from hackmatrix.application.evaluation import evaluation_key
 from hackmatrix.application.html_replay import ReplayStep
 from hackmatrix.application.render import action_name, render_board, render_stats
+from hackmatrix.domain import env as engine
 from hackmatrix.domain.constants import REWARD_KEYS
 
 if TYPE_CHECKING:  # imported where used: gymnax starts JAX's backend at import
@@ -56,8 +57,6 @@ def _advance(
     key, k_act, k_env = jax.random.split(key, 3)
     if games is not None:
         k_env = jax.random.split(k_env, games)[0]
-    from hackmatrix.domain import env as engine
-
     obs = engine.flat_observation(state)
     mask = engine.valid_actions(state)
     logits, _ = network.apply(params, obs)
@@ -72,8 +71,6 @@ def _advance(
 def _reset_game_0(env: HackMatrixGymnax, games: int, key: jax.Array) -> Any:
     """Game 0 of ``vmap(engine.reset)(split(key, games))`` (jitted: an eager reset
     dispatches thousands of small ops)."""
-    from hackmatrix.domain import env as engine
-
     return engine.reset(jax.random.split(key, games)[0], env.default_params.game)[0]
 
 

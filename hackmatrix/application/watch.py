@@ -22,7 +22,7 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jax
 
@@ -34,10 +34,15 @@ from hackmatrix.application.errors import (
 from hackmatrix.application.evaluation import end_name
 from hackmatrix.application.html_replay import ReplayStep, render_html, write_html
 from hackmatrix.application.network import make_network
+from hackmatrix.application.ppo import make_env
 from hackmatrix.application.render import render_frame
 from hackmatrix.application.replay import Move, moves, replay_step
 from hackmatrix.application.scenario_file import load_scenario_state
+from hackmatrix.domain import env as engine
 from hackmatrix.domain.state import EnvParams
+
+if TYPE_CHECKING:  # imported where used: gymnax starts JAX's backend at import
+    from hackmatrix.application.gymnax_env import HackMatrixGymnax
 
 PROG = "python -m hackmatrix.application.watch"
 DEFAULT_MAX_STEPS = 500
@@ -49,10 +54,8 @@ COMPILE_NOTICE = ("compiling the policy and the game (about a minute on a busy 2
 
 
 @partial(jax.jit, static_argnums=(1,))
-def _reset(key: jax.Array, env: Any) -> Any:
+def _reset(key: jax.Array, env: HackMatrixGymnax) -> Any:
     # Jitted: run op by op, a reset took ~25 s on a busy 2-core CPU, every start.
-    from hackmatrix.domain import env as engine
-
     return engine.reset(key, env.default_params.game)[0]
 
 
@@ -61,8 +64,6 @@ def episode(
     start: Any = None, max_steps: int = DEFAULT_MAX_STEPS,
 ) -> Iterator[tuple[Any, Move | None]]:
     """The states of one episode: ``(start, None)``, then ``(state, move)`` per step."""
-    from hackmatrix.application.ppo import make_env
-
     env = make_env(config)
     network = make_network(config.network, config.hidden_dim, config.num_layers)
     key = jax.random.PRNGKey(seed)

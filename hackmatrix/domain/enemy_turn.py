@@ -29,7 +29,6 @@ from hackmatrix.domain.undo import join_history, push_snapshot, split_history
 from hackmatrix.domain.batching import KNOBS, on_rows
 
 
-
 def tick_transmissions(state: EnvState, do: jax.Array) -> EnvState:
     """§5.4: timers <= 1 hatch into disabled enemies (appended in list order), others count down."""
     tr = state.transmissions

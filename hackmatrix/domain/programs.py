@@ -39,7 +39,6 @@ from hackmatrix.domain.state import Enemies, EnvParams, EnvState, Player, Snapsh
 from hackmatrix.domain.undo import restore_snapshot, top_snapshot
 
 
-
 # --- what a program sees and what it returns ----------------------------------------------
 
 class Context(NamedTuple):
@@ -489,8 +488,10 @@ def program_action(
     n_warp = MAX_ENEMIES + MAX_TRANSMISSIONS
     words = jax.random.bits(key, (n_warp + MAX_ENEMIES,))
     p = state.player
-    s = state.replace(player=p.replace(credits=p.credits - jnp.asarray(PROGRAM_CREDITS)[program],
-        energy=p.energy - jnp.asarray(PROGRAM_ENERGY)[program]))
+    s = state.replace(player=p.replace(
+        credits=p.credits - jnp.asarray(PROGRAM_CREDITS)[program],
+        energy=p.energy - jnp.asarray(PROGRAM_ENERGY)[program],
+    ))
     effects = [prog.effect(Context(s, words[:n_warp], words[n_warp:])) for prog in PROGRAMS]
 
     def pick(field: str, default: Any) -> Any:
