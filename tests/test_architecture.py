@@ -160,6 +160,14 @@ def test_importing_the_entry_points_leaves_jaxs_backend_unstarted():
     assert _backends_after_importing("hackmatrix.containers", "hackmatrix.application.train") == "[]"
 
 
+def test_importing_the_trainer_evaluation_and_scripted_policy_leaves_jaxs_backend_unstarted():
+    # The scripted policy's tables are NumPy too, so the trainer and the evaluation import
+    # it at module level.
+    modules = ("hackmatrix.application.scripted_policy", "hackmatrix.application.ppo",
+               "hackmatrix.application.evaluation")
+    assert _backends_after_importing(*modules) == "[]"
+
+
 def test_importing_every_domain_module_leaves_jaxs_backend_unstarted():
     # The domain's module constants are NumPy (made jax arrays where a rule indexes them
     # with a traced value), so importing the engine has no process-wide effect at all.

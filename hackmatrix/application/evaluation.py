@@ -31,6 +31,7 @@ import numpy as np
 from hackmatrix.application import distribution
 from hackmatrix.application.config import TrainConfig
 from hackmatrix.application.network import init_params, make_network
+from hackmatrix.application.scripted_policy import batched_scripted_action
 from hackmatrix.application.ppo import make_env
 from hackmatrix.domain.constants import (
     ENEMY_NAMES, FIRST_PROGRAM_ACTION, NUM_ACTIONS, NUM_STAGES, REWARD_KEYS,
@@ -112,10 +113,6 @@ def _run_episodes(
             return distribution.sample(k_act, jnp.zeros(mask.shape, jnp.float32), mask)
 
         def scripted_action(_):
-            # Already imported by run_episodes (never first imported inside a trace: the
-            # module builds jnp constants at import).
-            from hackmatrix.application.scripted_policy import batched_scripted_action
-
             return batched_scripted_action(state, jax.random.split(k_act, num_episodes))
 
         branches = (network_action(True), network_action(False), random_action, scripted_action)
@@ -215,10 +212,6 @@ def run_episodes(
         raise ValueError(f"max_steps must be an int >= 1, got {max_steps!r}")
     if mode not in MODE_NAMES:
         raise ValueError(f"mode must be one of {sorted(MODE_NAMES)}, got {mode!r}")
-    # Imported here, outside any trace and not at this module's import (it builds jnp
-    # constants, which would start JAX's backend before jax.distributed can).
-    import hackmatrix.application.scripted_policy  # noqa: F401
-
     env = make_env(config) if env is None else env
     network = make_network(config.network, config.hidden_dim, config.num_layers)
     if params is None:  # the baselines ignore the network

@@ -24,6 +24,7 @@ from hackmatrix.application.config import TrainConfig
 from hackmatrix.application.metrics import rollout_metrics
 from hackmatrix.application.network import init_params
 from hackmatrix.application.network import make_network as build_network
+from hackmatrix.application.scripted_policy import batched_best_actions
 from hackmatrix.domain.constants import NUM_ACTIONS, REWARD_KEYS
 from hackmatrix.domain.state import EnvParams
 
@@ -138,10 +139,6 @@ def make_teacher(config: TrainConfig) -> Callable[[Any], jax.Array] | None:
     included); None without a teacher."""
     if not config.uses_teacher:
         return None
-    # Imported here, not at module level: the scripted policy builds device constants on
-    # import, and nothing may start JAX's backend before jax.distributed is initialised.
-    from hackmatrix.application.scripted_policy import batched_best_actions
-
     return batched_best_actions
 
 

@@ -58,13 +58,11 @@ FAR = 99  # distance of an unreachable cell
 TIE = 1e-3  # scores closer than this are a tie, broken at random
 NO_GAIN = 1e6  # a detour target that is not one
 
-_DR = jnp.asarray(DIR_DROW)
-_DC = jnp.asarray(DIR_DCOL)
-_STEPS = jnp.asarray(ENEMY_STEPS)
-_CREDITS = jnp.asarray(PROGRAM_CREDITS)
-_ENERGY = jnp.asarray(PROGRAM_ENERGY)
-_ROWS = jnp.asarray(np.arange(GRID, dtype=np.int32)[:, None])  # numpy slicing: no computation at import
-_COLS = jnp.asarray(np.arange(GRID, dtype=np.int32)[None, :])
+_DR = np.asarray(DIR_DROW)  # NumPy: importing the policy starts no JAX backend
+_DC = np.asarray(DIR_DCOL)
+_STEPS = np.asarray(ENEMY_STEPS)
+_CREDITS = np.asarray(PROGRAM_CREDITS)
+_ENERGY = np.asarray(PROGRAM_ENERGY)
 
 # Turn-ending candidates: U, D, L, R, siphon, WAIT.
 _TURN_ACTIONS = np.array([0, 1, 2, 3, Action.SIPHON, Action.WAIT], np.int32)
@@ -116,7 +114,7 @@ class Weights:
     unaffordable: float = 0.5  # share of a program's value when the player cannot pay for it yet
     question: float = 3.5  # an unrevealed question block (contents unknown)
     score_reserve: float = 12.0  # energy SCORE leaves for STEP, RESET and ATK+
-    program_value: jax.Array = struct.field(default_factory=lambda: jnp.asarray(PROGRAM_VALUE))
+    program_value: jax.Array = struct.field(default_factory=lambda: np.asarray(PROGRAM_VALUE, np.float32))
 
 
 DEFAULT_WEIGHTS = Weights()
@@ -182,7 +180,8 @@ def siphon_values(state: EnvState, w: Weights) -> jax.Array:
     # credits and energy is worth the share ``unaffordable`` of its value.
     q = jnp.clip(b.block_program, 0, NUM_PROGRAMS - 1)
     new_program = live & (kind == BlockKind.PROGRAM) & ~state.owned[q]
-    padded = [jnp.pad(a, 1) for a in (new_program, w.program_value[q], _CREDITS[q], _ENERGY[q])]
+    tables = (jnp.asarray(w.program_value), jnp.asarray(_CREDITS), jnp.asarray(_ENERGY))
+    padded = [jnp.pad(a, 1) for a in (new_program, *(table[q] for table in tables))]
     programs = jnp.zeros((GRID, GRID), jnp.float32)
     for dr, dc in ((0, 0), (1, 0), (-1, 0), (0, -1), (0, 1)):  # the cross: x + offset
         new, value, cost_c, cost_e = (a[1 + dr:GRID + 1 + dr, 1 + dc:GRID + 1 + dc] for a in padded)
@@ -250,7 +249,7 @@ def _turn_model(state: EnvState, w: Weights):
     damage = jnp.sum(attackers, axis=1)
 
     # Where the enemies stand after their turn, and how many can hit next turn.
-    after = jnp.where(acts & ~attackers, jnp.maximum(dist - _STEPS[en.kind][None], 1), dist)
+    after = jnp.where(acts & ~attackers, jnp.maximum(dist - jnp.asarray(_STEPS)[en.kind][None], 1), dist)
     closeness = jnp.where(after <= reach + 1, w.threat_near,
                           jnp.where(after <= reach + 2, w.threat_far, 0.0))
     in_reach = jnp.sum(alive & (after <= reach), axis=1)
