@@ -20,7 +20,7 @@ import pytest
 BENCH_DIR = Path(__file__).resolve().parents[1] / "benchmarks"
 SCRIPTS = ("env_throughput", "train_throughput", "compare", "breakdown_overhead", "learning",
            "reliability", "network_cost", "scripted_baseline", "scaling", "step_phases",
-           "device_scaling")
+           "device_scaling", "teacher_gap")
 
 
 @pytest.fixture(scope="module")
@@ -194,7 +194,7 @@ def test_reliability_quick_run_tries_every_section_and_emits_a_result(bench, cap
 
 @pytest.mark.slow
 @pytest.mark.timeout(900)
-@pytest.mark.parametrize("name", ["env_throughput", "train_throughput"])
+@pytest.mark.parametrize("name", ["env_throughput", "train_throughput", "teacher_gap"])
 def test_quick_run_emits_a_result(bench, name, capsys):
     result = bench[name].main(["--quick"])
     out = capsys.readouterr().out
@@ -202,6 +202,33 @@ def test_quick_run_emits_a_result(bench, name, capsys):
     assert len(lines) == 1
     assert json.loads(lines[0][len("RESULT "):])["benchmark"] == name == result["benchmark"]
     assert all(v is None or v > 0 for k, v in result["metrics"].items() if k.endswith("per_s"))
+
+
+def test_teacher_gap_counts_agreement_by_what_the_teacher_wanted(bench):
+    import numpy as np
+
+    gap = bench["teacher_gap"]
+    best = np.zeros((5, 28), bool)
+    best[0, [0, 1]] = True  # teacher: up or down; policy up: agrees
+    best[1, 2] = True  # teacher: left; policy right (a step away): disagrees, regret 1.1
+    best[2, 4] = True  # teacher: siphon; policy siphons: agrees
+    best[3, 7] = True  # teacher: a program; policy moves down: disagrees, regret 3.0
+    best[4, [3, 4]] = True  # teacher: right or siphon (mixed); policy right: agrees
+    stats = gap.gap_statistics(np.array([0, 3, 4, 1, 3]), best, np.array([0.0, 1.1, 0.0, 3.0, 0.0]),
+                               np.array([1, 1, 2, 2, 3]))
+    assert stats["decisions"] == 5 and stats["disagreements"] == 2
+    assert stats["agreement"] == 0.6
+    assert stats["teacher_only_move_frac"] == 0.4 and stats["teacher_only_move_agreement"] == 0.5
+    assert stats["teacher_only_program_agreement"] == 0.0
+    assert stats["teacher_only_program_policy_move_frac"] == 1.0
+    assert stats["teacher_mixed_frac"] == 0.2
+    assert stats["disagreement_policy_move_frac"] == 1.0
+    assert stats["disagreement_regret_p50"] == 2.05
+    assert stats["regret_above_1_frac"] == 0.4 and stats["regret_above_2_frac"] == 0.2
+    assert stats["stage_1_agreement"] == 0.5 and stats["stage_3_decisions"] == 1
+    assert stats["stage_4_agreement"] is None
+    with pytest.raises(SystemExit):
+        gap.parse_args([])  # a checkpoint is needed unless --quick
 
 
 def test_learning_benchmark_loads_every_recipe_and_refuses_unknown_ones(bench):

@@ -381,6 +381,15 @@ def best_actions(state: EnvState, weights: Weights = DEFAULT_WEIGHTS) -> jax.Arr
     return mask & (scores >= jnp.max(scores) - TIE)
 
 
+def regret(state: EnvState, action: jax.Array, weights: Weights = DEFAULT_WEIGHTS) -> jax.Array:
+    """() float32: how far below the best valid action the policy scores ``action`` (score
+    units; at most ``TIE`` for an action in ``best_actions``, inf for an invalid one).
+    Where a trained policy departs from the teacher, this says by how much."""
+    scores, mask = _plain_scores(state, weights)
+    scores = jnp.where(mask, scores, -jnp.inf)
+    return jnp.max(scores) - scores[jnp.asarray(action, jnp.int32)]
+
+
 def batched_best_actions(states: EnvState, weights: Weights = DEFAULT_WEIGHTS) -> jax.Array:
     """(N, 28) bool: ``best_actions`` for a batch of states (leading axis N)."""
     return jax.vmap(best_actions, in_axes=(0, None))(states, weights)

@@ -188,3 +188,16 @@ def test_best_actions_are_the_valid_actions_the_tie_breaking_chooses_between():
         best, valid, picked = (np.asarray(x) for x in check(seed))
         assert best.any() and not (best & ~valid).any()
         assert set(picked.tolist()) == set(np.flatnonzero(best))
+
+
+def test_regret_is_zero_for_the_best_action_two_path_steps_for_a_step_away_inf_if_invalid():
+    # "around a wall": the way to the exit goes UP column 0; DOWN adds two steps to the
+    # path (one back, one to undo it), scored 2 x Weights.dist; RIGHT walks into a block.
+    from hackmatrix.application.scripted_policy import regret
+
+    state = build(SCENARIOS["around a wall: the only shortening step"][0])
+    lost = jax.jit(jax.vmap(regret, in_axes=(None, 0)))(state, jnp.asarray([UP, DOWN, RIGHT]))
+    up, down, right = (float(x) for x in lost)
+    assert up == 0.0
+    assert down == pytest.approx(2 * DEFAULT_WEIGHTS.dist, abs=1e-4)
+    assert not bool(env.valid_actions(state)[RIGHT]) and np.isinf(right)
