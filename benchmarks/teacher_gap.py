@@ -33,6 +33,7 @@ import benchlib  # noqa: E402
 
 KINDS = ("move", "siphon", "program")
 REGRET_THRESHOLDS = (0.5, 1.0, 2.0, 5.0)
+HIDDEN = ("hidden_cryptog", "question_block")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -61,9 +62,10 @@ def action_kind(actions: np.ndarray) -> np.ndarray:
 
 
 def gap_statistics(actions: np.ndarray, best: np.ndarray, regret: np.ndarray,
-                   stage: np.ndarray) -> dict[str, Any]:
+                   stage: np.ndarray, hidden: np.ndarray | None = None) -> dict[str, Any]:
     """Figures of live decisions: actions (D,) int, best (D, 28) bool (the teacher's best
-    set), regret (D,) float, stage (D,) int."""
+    set), regret (D,) float, stage (D,) int, and optionally hidden (D, 2) bool (the board
+    holds a Cryptog the observation hides; an unrevealed question block)."""
     n = len(actions)
     agree = best[np.arange(n), actions]
     wants = np.stack([best[:, :4].any(1), best[:, 4], best[:, 5:].any(1)], axis=1)
@@ -87,6 +89,12 @@ def gap_statistics(actions: np.ndarray, best: np.ndarray, regret: np.ndarray,
         out[f"disagreement_regret_p{q}"] = None if value is None else float(value)
     for t in REGRET_THRESHOLDS:
         out[f"regret_above_{t:g}_frac"] = float((regret > t).mean()) if n else None
+    if hidden is not None:
+        for k, name in enumerate(HIDDEN):
+            for flag, label in ((True, "with"), (False, "without")):
+                at = hidden[:, k] == flag
+                out[f"{label}_{name}_frac"] = float(at.mean()) if n else None
+                out[f"{label}_{name}_agreement"] = float(agree[at].mean()) if at.any() else None
     for s in range(1, 9):
         at = stage == s
         out[f"stage_{s}_decisions"] = int(at.sum())
@@ -101,6 +109,16 @@ def make_play(network: Any, games: int, max_steps: int, sampled: bool):
     from hackmatrix.application import distribution
     from hackmatrix.application.scripted_policy import batched_best_actions, regret
     from hackmatrix.domain import env
+    from hackmatrix.domain.constants import BlockKind, EnemyType
+
+    def hidden_information(state):
+        """(2,) bool: a live Cryptog the observation hides (observation.py's rule), an
+        unsiphoned question block (its contents are hidden)."""
+        en, p = state.enemies, state.player
+        cryptog = (en.alive & (en.hp > 0) & (en.kind == EnemyType.CRYPTOG)
+                   & (en.row != p.row) & (en.col != p.col) & ~state.show_activated)
+        question = (state.board.block_kind == BlockKind.QUESTION) & ~state.board.siphoned
+        return jnp.stack([cryptog.any(), question.any()])
 
     @jax.jit
     def play(params, key):
@@ -116,8 +134,9 @@ def make_play(network: Any, games: int, max_steps: int, sampled: bool):
                        else distribution.greedy(logits, mask))
             best = batched_best_actions(states)
             lost = jax.vmap(regret)(states, actions)
+            hidden = jax.vmap(hidden_information)(states)
             states, _, _, done, _ = env.batched_step(states, actions, jax.random.split(k_step, games))
-            return (states, alive & ~done), (actions, best, lost, carry[0].stage, alive)
+            return (states, alive & ~done), (actions, best, lost, carry[0].stage, hidden, alive)
 
         _, record = jax.lax.scan(turn, (states, jnp.ones(games, bool)), jax.random.split(k_run, max_steps))
         return record
@@ -152,10 +171,10 @@ def main(argv: list[str] | None = None) -> dict:
         network = make_network(config.network, config.hidden_dim, config.num_layers)
     play = make_play(network, args.games, args.max_steps, args.sampled)
     seconds, record = benchlib.timed(lambda: jax.device_get(play(params, jax.random.PRNGKey(args.seed))))
-    actions, best, lost, stage, alive = (np.asarray(x) for x in record)
+    actions, best, lost, stage, hidden, alive = (np.asarray(x) for x in record)
     live = alive.reshape(-1)
     stats = gap_statistics(actions.reshape(-1)[live], best.reshape(-1, best.shape[-1])[live],
-                           lost.reshape(-1)[live], stage.reshape(-1)[live])
+                           lost.reshape(-1)[live], stage.reshape(-1)[live], hidden.reshape(-1, 2)[live])
     stats["run_s"] = seconds
 
     mode = "sampled" if args.sampled else "greedy"
@@ -170,6 +189,9 @@ def main(argv: list[str] | None = None) -> dict:
         f"{stats[f'disagreement_regret_p{q}']:.2f}" if stats[f"disagreement_regret_p{q}"] is not None else "-"
         for q in (25, 50, 75, 90)) + "; decisions with regret above " + ", ".join(
         f"{t:g}: {stats[f'regret_above_{t:g}_frac']:.3f}" for t in REGRET_THRESHOLDS))
+    print("agreement with / without hidden information on the board: " + "; ".join(
+        f"{name.replace('_', ' ')}: {stats[f'with_{name}_agreement'] or 0:.3f} ({stats[f'with_{name}_frac']:.2f} "
+        f"of decisions) / {stats[f'without_{name}_agreement'] or 0:.3f}" for name in HIDDEN))
     print("agreement by stage: " + ", ".join(
         f"{s}: {stats[f'stage_{s}_agreement']:.3f} ({stats[f'stage_{s}_decisions']})"
         for s in range(1, 9) if stats[f"stage_{s}_decisions"]))

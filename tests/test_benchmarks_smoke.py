@@ -214,8 +214,9 @@ def test_teacher_gap_counts_agreement_by_what_the_teacher_wanted(bench):
     best[2, 4] = True  # teacher: siphon; policy siphons: agrees
     best[3, 7] = True  # teacher: a program; policy moves down: disagrees, regret 3.0
     best[4, [3, 4]] = True  # teacher: right or siphon (mixed); policy right: agrees
+    hidden = np.array([[False, True], [True, True], [False, False], [True, False], [False, False]])
     stats = gap.gap_statistics(np.array([0, 3, 4, 1, 3]), best, np.array([0.0, 1.1, 0.0, 3.0, 0.0]),
-                               np.array([1, 1, 2, 2, 3]))
+                               np.array([1, 1, 2, 2, 3]), hidden)
     assert stats["decisions"] == 5 and stats["disagreements"] == 2
     assert stats["agreement"] == 0.6
     assert stats["teacher_only_move_frac"] == 0.4 and stats["teacher_only_move_agreement"] == 0.5
@@ -227,6 +228,9 @@ def test_teacher_gap_counts_agreement_by_what_the_teacher_wanted(bench):
     assert stats["regret_above_1_frac"] == 0.4 and stats["regret_above_2_frac"] == 0.2
     assert stats["stage_1_agreement"] == 0.5 and stats["stage_3_decisions"] == 1
     assert stats["stage_4_agreement"] is None
+    assert stats["with_hidden_cryptog_frac"] == 0.4 and stats["with_hidden_cryptog_agreement"] == 0.0
+    assert stats["without_hidden_cryptog_agreement"] == 1.0
+    assert stats["with_question_block_agreement"] == 0.5 and stats["without_question_block_frac"] == 0.6
     with pytest.raises(SystemExit):
         gap.parse_args([])  # a checkpoint is needed unless --quick
 
