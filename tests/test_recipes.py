@@ -46,6 +46,8 @@ def test_gpu_recipe_follows_the_auto_scaling_and_learning_rate_guidance():
     assert cfg.num_envs == 8192 and cfg.learning_rate == pytest.approx(6.25e-5)
     assert (cfg.resolved_num_minibatches, cfg.resolved_update_epochs) == (64, 2)
     assert cfg.ent_coef == 0.15 and cfg.network == "ego" and cfg.teacher == "scripted"
+    # cpu-long's lesson: the teacher's term keeps a floor of 0.5 to the end.
+    assert (cfg.imitation_updates, cfg.teacher_fraction, cfg.teacher_coef_final) == (9, 1.0, 0.5)
 
 
 def test_cpu_long_is_the_default_for_4x_the_steps_imitating_for_half_and_keeping_the_teacher():
