@@ -373,11 +373,16 @@ def action_scores(
     return jnp.where(mask, scores + noise, -jnp.inf)
 
 
+def _valid_scores(state: EnvState, weights: Weights) -> tuple[jax.Array, jax.Array]:
+    """(28,) scores without the tie-breaking noise, -inf where invalid; (28,) the mask."""
+    scores, mask = _plain_scores(state, weights)
+    return jnp.where(mask, scores, -jnp.inf), mask
+
+
 def best_actions(state: EnvState, weights: Weights = DEFAULT_WEIGHTS) -> jax.Array:
     """(28,) bool: the valid actions scoring within ``TIE`` of the best, every action the
     tie-breaking noise could make ``scripted_action`` pick (a teacher's label set)."""
-    scores, mask = _plain_scores(state, weights)
-    scores = jnp.where(mask, scores, -jnp.inf)
+    scores, mask = _valid_scores(state, weights)
     return mask & (scores >= jnp.max(scores) - TIE)
 
 
@@ -385,8 +390,7 @@ def regret(state: EnvState, action: jax.Array, weights: Weights = DEFAULT_WEIGHT
     """() float32: how far below the best valid action the policy scores ``action`` (score
     units; at most ``TIE`` for an action in ``best_actions``, inf for an invalid one).
     Where a trained policy departs from the teacher, this says by how much."""
-    scores, mask = _plain_scores(state, weights)
-    scores = jnp.where(mask, scores, -jnp.inf)
+    scores, _ = _valid_scores(state, weights)
     return jnp.max(scores) - scores[jnp.asarray(action, jnp.int32)]
 
 
