@@ -151,6 +151,35 @@ def host_runner(runner: Any) -> Any:
     )
 
 
+# How long a process waits for the others to finish compiling (a busy machine can take
+# many minutes; a process that dies ends the wait sooner, through jax.distributed's
+# heartbeat).
+BARRIER_TIMEOUT_S = 3600
+
+
+def wait_for_all_processes(name: str, timeout_s: float = BARRIER_TIMEOUT_S) -> None:
+    """Return once every process of the run has called this with ``name`` (a no-op with
+    one process).
+
+    A barrier of jax.distributed's coordination service, not a device collective. The
+    first collective of a multi-process CPU run sets up gloo, which waits only 30 s for
+    the other processes: less than one process's compile can lag another's on a busy
+    machine. Waiting here after the compile starts the first collective together.
+    ``name`` must be new to the run.
+    """
+    if jax.process_count() == 1:
+        return
+    # jax.distributed has no public barrier; JAX's own multi-process tests and orbax's
+    # multihost helpers call this client's.
+    from jax._src import distributed
+
+    client = distributed.global_state.client
+    if client is None:  # processes joined without jax.distributed: a device collective
+        multihost_utils.sync_global_devices(name)
+        return
+    client.wait_at_barrier(name, int(timeout_s * 1000))
+
+
 def agree(flags: tuple[bool, ...]) -> tuple[bool, ...]:
     """Process 0's ``flags``, on every process (collective; a no-op with one process).
 

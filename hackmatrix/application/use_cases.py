@@ -278,6 +278,7 @@ class TrainPolicy:
         remaining = max(0, (cfg.effective_total_timesteps - env_steps) // cfg.batch_size)
         start = time.perf_counter()
         compiled = _compiled_chunk(cfg, env, runner, self.mesh) if remaining else None
+        sharding.wait_for_all_processes("hackmatrix:compiled")  # see its docstring
         compile_seconds = time.perf_counter() - start
         self._notice("compiled in %.1f s; training", time.perf_counter() - compile_started)
         total_updates = done_updates + remaining

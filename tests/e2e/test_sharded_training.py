@@ -18,6 +18,8 @@ four-device runs go in parallel, then the two processes: about two minutes in al
 
 from __future__ import annotations
 
+import dataclasses
+import itertools
 import json
 import math
 import os
@@ -25,6 +27,7 @@ import re
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -38,7 +41,8 @@ ARGS = [
     "--num-envs", "8", "--num-steps", "8", "--total-timesteps", "192", "--hidden-dim", "32",
     "--log-interval", "3", "--table-every", "0", "--seed", "0",
 ]  # fmt: skip
-TIMEOUT = 540
+TIMEOUT = 540  # seconds for each call of _finish
+_COUNTER = itertools.count()
 # Keys whose values are wall-clock measurements, not training results.
 TIMING_KEYS = ("train/steps_per_second",)
 
@@ -52,22 +56,56 @@ def _env(devices: int) -> dict[str, str]:
     return env
 
 
-def _start(cwd: Path, run_dir: str, devices: int, *extra: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "hackmatrix.application.train", *ARGS, "--run-dir", run_dir, *extra],
-        cwd=cwd, env=_env(devices), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
+@dataclasses.dataclass(frozen=True)
+class _Run:
+    """One training process and the file that holds its console output."""
+
+    process: subprocess.Popen[str]
+    console: Path
 
 
-def _finish(process: subprocess.Popen[str]) -> str:
-    try:
-        output, _ = process.communicate(timeout=TIMEOUT)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        output, _ = process.communicate()
-        raise AssertionError(f"timed out:\n{output[-3000:]}") from None
-    assert process.returncode == 0, output[-3000:]
-    return output
+def _start(cwd: Path, run_dir: str, devices: int, *extra: str) -> _Run:
+    """Start one training process; its console goes to a file, not a pipe.
+
+    The test waits for one process after the other: a process whose unread pipe filled
+    up would block on a write, and in a multi-process run every other process would
+    wait for it at the next collective or at the shutdown barrier (jax.distributed
+    then aborts them all).
+    """
+    console = cwd / f"console-{next(_COUNTER)}-{run_dir}.txt"
+    with open(console, "w") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "hackmatrix.application.train", *ARGS, "--run-dir", run_dir,
+             *extra],
+            cwd=cwd, env=_env(devices), stdout=out, stderr=subprocess.STDOUT, text=True,
+        )  # fmt: skip
+    return _Run(process, console)
+
+
+def _finish(*runs: _Run) -> list[str]:
+    """Wait for all of ``runs`` (together, so one cannot stall another); their outputs.
+
+    AssertionError with every run's exit status and the tail of its output when one
+    timed out or failed.
+    """
+    deadline = time.monotonic() + TIMEOUT
+    for run in runs:
+        try:
+            run.process.wait(timeout=max(deadline - time.monotonic(), 0.1))
+        except subprocess.TimeoutExpired:
+            break
+    for run in runs:
+        if run.process.poll() is None:  # timed out
+            run.process.kill()
+            run.process.wait()
+    outputs = [run.console.read_text() for run in runs]
+    if any(run.process.returncode != 0 for run in runs):
+        raise AssertionError("\n".join(
+            f"--- {run.console.name}: exit status {run.process.returncode} (-9: timed out "
+            f"after {TIMEOUT} s)\n{output[-3000:]}"
+            for run, output in zip(runs, outputs)
+        ))  # fmt: skip
+    return outputs
 
 
 def _free_port() -> int:
@@ -82,10 +120,11 @@ def runs(tmp_path_factory) -> dict[str, tuple[Path, list[str]]]:
     root = tmp_path_factory.mktemp("sharded")
     single = _start(root, "single", 1)
     four = _start(root, "four", 4)
-    out = {"single": (root / "single", [_finish(single)]), "four": (root / "four", [_finish(four)])}
+    outputs = _finish(single, four)
+    out = {"single": (root / "single", outputs[:1]), "four": (root / "four", outputs[1:])}
     distributed = ["--coordinator", f"127.0.0.1:{_free_port()}", "--num-processes", "2"]
     processes = [_start(root, "two", 2, *distributed, "--process-id", str(i)) for i in (0, 1)]
-    out["two"] = (root / "two", [_finish(p) for p in processes])
+    out["two"] = (root / "two", _finish(*processes))
     return out
 
 
@@ -158,11 +197,11 @@ def test_a_sharded_run_resumes_like_the_single_device_run(runs):
     persistent cache): the fourth update agrees too, so the layout survives a resume."""
     root = runs["single"][0].parent
     more = ["--total-timesteps", "256"]
-    resumed = {
-        name: _start(root, name, devices, "--resume", str(root / name / "checkpoints"), *more)
+    resumed = [
+        _start(root, name, devices, "--resume", str(root / name / "checkpoints"), *more)
         for name, devices in (("single", 1), ("four", 4))
-    }
-    outputs = {name: _finish(process) for name, process in resumed.items()}
+    ]
+    outputs = dict(zip(("single", "four"), _finish(*resumed)))
     assert "devices: 4 x cpu" in outputs["four"]
     single, four = (_training_values(root / name)[-1] for name in ("single", "four"))
     assert single["step"] == four["step"] == 256
