@@ -109,16 +109,16 @@ def make_play(network: Any, games: int, max_steps: int, sampled: bool):
     from hackmatrix.application import distribution
     from hackmatrix.application.scripted_policy import batched_best_actions, regret
     from hackmatrix.domain import env
-    from hackmatrix.domain.constants import BlockKind, EnemyType
+    from hackmatrix.domain.constants import BlockKind
+    from hackmatrix.domain.observation import enemy_visible
 
     def hidden_information(state):
-        """(2,) bool: a live Cryptog the observation hides (observation.py's rule), an
+        """(2,) bool: a live enemy the observation hides (a Cryptog out of sight), an
         unsiphoned question block (its contents are hidden)."""
-        en, p = state.enemies, state.player
-        cryptog = (en.alive & (en.hp > 0) & (en.kind == EnemyType.CRYPTOG)
-                   & (en.row != p.row) & (en.col != p.col) & ~state.show_activated)
+        en = state.enemies
+        hidden_enemy = en.alive & (en.hp > 0) & ~enemy_visible(state)
         question = (state.board.block_kind == BlockKind.QUESTION) & ~state.board.siphoned
-        return jnp.stack([cryptog.any(), question.any()])
+        return jnp.stack([hidden_enemy.any(), question.any()])
 
     @jax.jit
     def play(params, key):

@@ -60,17 +60,26 @@ def player_numerators(state: EnvState) -> jax.Array:
     return jnp.stack([features[ch.name] for ch in PLAYER_CHANNELS])
 
 
+def enemy_visible(state: EnvState) -> jax.Array:
+    """(MAX_ENEMIES,) bool: whether the player sees each enemy slot. A Cryptog is hidden
+    unless it stands in the player's row or column or SHOW is active; the other kinds
+    are always seen."""
+    en, p = state.enemies, state.player
+    return (
+        (en.kind != EnemyType.CRYPTOG) | (en.row == p.row) | (en.col == p.col)
+        | state.show_activated
+    )  # fmt: skip
+
+
 def grid_numerators(state: EnvState) -> jax.Array:
     """(6, 6, 42) int8 numerators of the grid channels (scales in ``_GRID_SCALE``)."""
     b = state.board
     en, tr = state.enemies, state.transmissions
-    p = state.player
 
     # Enemy channels 0-6: the first live (hp > 0) enemy of the cell, unless a hidden cryptog.
     has_e, e_slot = first_on_cell(en, en.alive & (en.hp > 0))
     kind = en.kind[e_slot]
-    visible = (kind != EnemyType.CRYPTOG) | (en.row[e_slot] == p.row) | (en.col[e_slot] == p.col) | state.show_activated
-    show_e = has_e & visible
+    show_e = has_e & enemy_visible(state)[e_slot]
     enemy_onehot = (kind[..., None] == jnp.arange(4)) & show_e[..., None]
     enemy_hp = jnp.where(show_e, en.hp[e_slot], 0)
     enemy_stun = show_e & en.stunned[e_slot]

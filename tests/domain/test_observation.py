@@ -3,7 +3,7 @@
 import numpy as np
 
 from hackmatrix.domain import env
-from hackmatrix.domain.observation import decode_observation, observation_code
+from hackmatrix.domain.observation import decode_observation, enemy_visible, observation_code
 from hackmatrix.domain.constants import (
     GRID, NUM_CHANNELS, NUM_PROGRAMS, PLAYER_FEATURES, channel, player_feature,
 )
@@ -57,6 +57,17 @@ def test_o1_cryptogs_are_visible_only_in_the_players_row_or_column_unless_show()
     assert cell(o, 1, 3) == {"data_block": 1.0, "block_points": 0.3333, "block_spawn": 0.3333}
     shown = obs_of(build(scen(1, 1, enemies=cryptogs, blocks=blocks, show=True)))
     assert cell(shown, 3, 4) == {"enemy_type:cryptog": 1.0, "enemy_hp": 0.6667}
+
+
+def test_enemy_visible_is_the_rule_the_observation_applies():
+    # Player at (1, 1): the Cryptog at (3, 4) is out of sight, those in row 1 and column 1
+    # and the Virus are seen; SHOW reveals every one.
+    enemies = [enemy("cryptog", 3, 4), enemy("cryptog", 1, 4), enemy("cryptog", 4, 1),
+               enemy("virus", 5, 5)]
+    state = build(scen(1, 1, enemies=enemies))
+    assert np.asarray(enemy_visible(state))[:4].tolist() == [False, True, True, True]
+    shown = build(scen(1, 1, enemies=enemies, show=True))
+    assert np.asarray(enemy_visible(shown))[:4].tolist() == [True, True, True, True]
 
 
 def test_o2_hidden_cryptog_masks_the_virus_listed_after_it():
