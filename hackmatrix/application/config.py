@@ -87,6 +87,10 @@ class TrainConfig:
     teacher_coef: float = 1.0
     teacher_fraction: float = 1.0
     teacher_coef_final: float = 0.0  # the term's floor; > 0 keeps the teacher to the end
+    # None: the term is -log pi(the teacher's best actions). A temperature T > 0: soft
+    # labels, the cross-entropy with softmax(teacher's scores / T) over the valid actions
+    # (one path step off the goal scores 1.1 less: exp(-1.1 / T) of the best's weight).
+    teacher_temperature: Optional[float] = None
     # Imitation (DAgger) before PPO: for the first imitation_fraction of the updates the
     # policy learns only the teacher's choices (and the critic the returns), at
     # imitation_learning_rate; the teacher acts in a share of the games that falls from
@@ -330,6 +334,12 @@ def _validate(cfg: TrainConfig) -> None:
             and 0.0 <= cfg.teacher_coef_final <= cfg.teacher_coef):
         raise ValueError(f"teacher_coef_final must be in [0, teacher_coef = {cfg.teacher_coef}], "
                          f"got {cfg.teacher_coef_final}")
+    if cfg.teacher_temperature is not None and not (
+        math.isfinite(cfg.teacher_temperature) and cfg.teacher_temperature > 0.0
+    ):
+        raise ValueError(
+            f"teacher_temperature must be a finite number > 0, got {cfg.teacher_temperature}"
+        )
     if not (math.isfinite(cfg.imitation_fraction) and 0.0 <= cfg.imitation_fraction < 1.0):
         raise ValueError(f"imitation_fraction must be in [0, 1), got {cfg.imitation_fraction}")
     if cfg.imitation_fraction > 0.0 and not cfg.uses_teacher:

@@ -24,7 +24,10 @@ from hackmatrix.application.config import TrainConfig
 from hackmatrix.application.metrics import rollout_metrics
 from hackmatrix.application.network import init_params
 from hackmatrix.application.network import make_network as build_network
-from hackmatrix.application.scripted_policy import batched_best_actions
+from hackmatrix.application.scripted_policy import (
+    batched_best_actions,
+    batched_best_and_soft_labels,
+)
 from hackmatrix.domain.constants import NUM_ACTIONS, REWARD_KEYS
 from hackmatrix.domain.state import EnvParams
 
@@ -45,6 +48,7 @@ class Transition(NamedTuple):
     reward: jax.Array  # (N,) float32
     done: jax.Array  # (N,) bool
     teacher_choice: jax.Array | None  # (N, 28) bool teacher's best actions (none: not asked)
+    teacher_target: jax.Array | None = None  # (N, 28) float32 soft labels (teacher_temperature)
 
 
 class StepStats(NamedTuple):
@@ -134,12 +138,19 @@ def teacher_acts_at(config: TrainConfig, update: jax.Array | int) -> jax.Array:
     return jnp.clip(1.0 - jnp.asarray(update, jnp.float32) / jnp.float32(half), 0.0, 1.0)
 
 
-def make_teacher(config: TrainConfig) -> Callable[[Any], jax.Array] | None:
-    """``teacher(states) -> (N, 28) bool``, the actions ``config.teacher`` rates best (ties
-    included); None without a teacher."""
+Teacher = Callable[[Any], tuple[jax.Array, "jax.Array | None"]]
+
+
+def make_teacher(config: TrainConfig) -> Teacher | None:
+    """``teacher(states) -> (choice, target)``: (N, 28) bool, the actions
+    ``config.teacher`` rates best (ties included), and with ``teacher_temperature`` its
+    (N, 28) float32 soft labels (else None); None without a teacher."""
     if not config.uses_teacher:
         return None
-    return batched_best_actions
+    temperature = config.teacher_temperature
+    if temperature is None:
+        return lambda states: (batched_best_actions(states), None)
+    return lambda states: batched_best_and_soft_labels(states, temperature)
 
 
 def make_optimizer(config: TrainConfig) -> optax.GradientTransformation:
@@ -293,6 +304,7 @@ class Minibatch(NamedTuple):
     advantage: jax.Array
     target: jax.Array
     teacher_choice: jax.Array | None = None  # (B, 28) bool; a row of False: no label
+    teacher_target: jax.Array | None = None  # (B, 28) float32 soft labels (None: hard)
 
 
 def ppo_loss(
@@ -306,10 +318,12 @@ def ppo_loss(
     pg_coef: float | jax.Array = 1.0,
 ) -> tuple[jax.Array, LossInfo]:
     """Clipped PPO loss with per-minibatch advantage normalisation and unclipped value loss,
-    plus ``teacher_coef`` x the teacher term when the batch has teacher labels: the mean of
-    -log pi(S) over labelled rows, S the set of actions the teacher rates best (one action,
-    or the ties its random tie-breaking would choose between). ``pg_coef`` 0 drops the
-    policy-gradient term (imitation: the teacher term and the critic only)."""
+    plus ``teacher_coef`` x the teacher term when the batch has teacher labels: the mean
+    over labelled rows of -log pi(S), S the set of actions the teacher rates best (one
+    action, or the ties its random tie-breaking would choose between), or with soft
+    labels q (``teacher_target``) the cross-entropy -sum_a q(a) log pi(a). Agreement: the
+    greedy action is in S. ``pg_coef`` 0 drops the policy-gradient term (imitation: the
+    teacher term and the critic only)."""
     logits, value = apply_fn(params, batch.obs)
     all_log_probs = distribution.log_probs(logits, batch.mask)
     log_prob = distribution.log_prob_of(all_log_probs, batch.action)
@@ -327,7 +341,11 @@ def ppo_loss(
         choice = batch.teacher_choice
         weight = jnp.any(choice, axis=-1).astype(jnp.float32)
         count = jnp.maximum(weight.sum(), 1.0)
-        log_p_choice = jax.nn.logsumexp(jnp.where(choice, all_log_probs, -jnp.inf), axis=-1)
+        if batch.teacher_target is None:
+            log_p_choice = jax.nn.logsumexp(jnp.where(choice, all_log_probs, -jnp.inf), axis=-1)
+        else:  # q is 0 on invalid actions, whose log-probability may be -inf
+            q = batch.teacher_target
+            log_p_choice = jnp.sum(jnp.where(q > 0, q * all_log_probs, 0.0), axis=-1)
         nll = -jnp.where(weight > 0, log_p_choice, 0.0)
         greedy = jnp.argmax(all_log_probs, axis=-1)
         picked = jnp.take_along_axis(choice, greedy[:, None], axis=-1)[:, 0]
@@ -387,15 +405,17 @@ def make_update_step(
         if teacher_fn is not None:
             teacher_fn = per_device(teacher_fn)
 
-    def teacher_choices(env_state: Any, coef: jax.Array) -> jax.Array | None:
-        """The teacher's best actions while its weight is positive, else none (the
-        teacher is not run)."""
+    def teacher_labels(env_state: Any, coef: jax.Array) -> tuple[Any, Any]:
+        """The teacher's best actions and soft labels while its weight is positive, else
+        rows with no label (the teacher is not run); (None, None) without a teacher."""
         if teacher_fn is None:
-            return None
+            return None, None
+        soft = config.teacher_temperature is not None
         return jax.lax.cond(
             coef > 0.0,
             lambda: teacher_fn(env_state.game),
-            lambda: jnp.zeros((num_envs, NUM_ACTIONS), jnp.bool_),
+            lambda: (jnp.zeros((num_envs, NUM_ACTIONS), jnp.bool_),
+                     jnp.zeros((num_envs, NUM_ACTIONS), jnp.float32) if soft else None),
         )
 
     def env_step(carry, schedule):
@@ -403,7 +423,7 @@ def make_update_step(
         params, env_state, obs, ep_return, ep_length, disc_return, key = carry
         key, k_action, k_env = jax.random.split(key, 3)
         mask = batched_mask(env_state)
-        teacher_choice = teacher_choices(env_state, teacher_coef)
+        teacher_choice, teacher_target = teacher_labels(env_state, teacher_coef)
         logits, value = policy(params, obs)
         action = distribution.sample(k_action, logits, mask)
         if teacher_choice is not None and config.imitation_updates > 0:
@@ -430,7 +450,8 @@ def make_update_step(
         ep_return = jnp.where(done, 0.0, ep_return)
         ep_length = jnp.where(done, 0, ep_length)
         disc_return = jnp.where(done, 0.0, disc_return)
-        transition = Transition(obs, mask, action, log_prob, value, reward, done, teacher_choice)
+        transition = Transition(obs, mask, action, log_prob, value, reward, done, teacher_choice,
+                                teacher_target)
         carry = (params, next_state, next_obs, ep_return, ep_length, disc_return, key)
         return carry, (transition, stats, seen_return)
 
@@ -481,6 +502,7 @@ def make_update_step(
         flat = Minibatch(
             obs=traj.obs, mask=traj.mask, action=traj.action, log_prob=traj.log_prob,
             advantage=advantages, target=targets, teacher_choice=traj.teacher_choice,
+            teacher_target=traj.teacher_target,
         )
         if mesh is None:
             flat = jax.tree_util.tree_map(lambda x: x.reshape((batch_size,) + x.shape[2:]), flat)

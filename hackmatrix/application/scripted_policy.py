@@ -379,11 +379,41 @@ def _valid_scores(state: EnvState, weights: Weights) -> tuple[jax.Array, jax.Arr
     return jnp.where(mask, scores, -jnp.inf), mask
 
 
+def _best(scores: jax.Array, mask: jax.Array) -> jax.Array:
+    return mask & (scores >= jnp.max(scores) - TIE)
+
+
+def _soft(scores: jax.Array, mask: jax.Array, temperature: float) -> jax.Array:
+    logits = jnp.where(mask, (scores - jnp.max(scores)) / jnp.float32(temperature), -jnp.inf)
+    return jnp.where(mask, jax.nn.softmax(logits), 0.0)
+
+
 def best_actions(state: EnvState, weights: Weights = DEFAULT_WEIGHTS) -> jax.Array:
     """(28,) bool: the valid actions scoring within ``TIE`` of the best, every action the
     tie-breaking noise could make ``scripted_action`` pick (a teacher's label set)."""
-    scores, mask = _valid_scores(state, weights)
-    return mask & (scores >= jnp.max(scores) - TIE)
+    return _best(*_valid_scores(state, weights))
+
+
+def soft_labels(
+    state: EnvState, temperature: float, weights: Weights = DEFAULT_WEIGHTS
+) -> jax.Array:
+    """(28,) float32: a softmax of the valid actions' scores / ``temperature``, 0 for
+    invalid actions (a teacher's soft label: tied best actions share the top weight, an
+    action ``d`` score units worse gets ``exp(-d / temperature)`` of it)."""
+    return _soft(*_valid_scores(state, weights), temperature)
+
+
+def batched_best_and_soft_labels(
+    states: EnvState, temperature: float, weights: Weights = DEFAULT_WEIGHTS
+) -> tuple[jax.Array, jax.Array]:
+    """(N, 28) bool ``best_actions`` and (N, 28) float32 ``soft_labels`` for a batch of
+    states, from one scoring of each state."""
+
+    def one(state: EnvState) -> tuple[jax.Array, jax.Array]:
+        scores, mask = _valid_scores(state, weights)
+        return _best(scores, mask), _soft(scores, mask, temperature)
+
+    return jax.vmap(one)(states)
 
 
 def regret(state: EnvState, action: jax.Array, weights: Weights = DEFAULT_WEIGHTS) -> jax.Array:

@@ -86,20 +86,25 @@ PROGRESS_SECONDS = 1.0
 COMPILE_HINT = "about a minute on a 2-core CPU for the default network, several when it is busy"
 
 
+# TrainConfig fields that never reach the compiled chunk: the run's seed (its keys are
+# an argument), evaluation and checkpointing (outside the chunk) and the budget (only
+# its length in updates, for the schedules; see _program_key).
+_OUTSIDE_THE_PROGRAM = (
+    "total_timesteps", "seed", "eval_interval", "eval_episodes", "eval_seed",
+    "save_interval", "save_minutes", "checkpoint_dir", "keep_checkpoints", "run_dir",
+)  # fmt: skip
+
+
 def _program_key(cfg: TrainConfig, env: Any, mesh: Any = None) -> tuple[Any, ...]:
-    """The config fields that shape the compiled chunk (seed, budget and I/O do not)."""
-    return (
-        cfg.num_envs, cfg.num_steps, cfg.learning_rate, cfg.gamma, cfg.gae_lambda,
-        cfg.resolved_num_minibatches, cfg.resolved_update_epochs, cfg.clip_eps, cfg.vf_coef,
-        cfg.ent_coef, cfg.max_grad_norm, cfg.hidden_dim, cfg.num_layers, cfg.log_interval,
-        cfg.track_breakdown, cfg.network, cfg.anneal_lr, cfg.ent_coef_final,
-        cfg.normalize_returns, cfg.teacher, cfg.teacher_coef, cfg.teacher_fraction,
-        cfg.teacher_coef_final,
-        # The schedules' horizon is the run's length in updates.
-        cfg.num_updates
-        if (cfg.anneal_lr or cfg.ent_coef_final is not None or cfg.uses_teacher) else None,
-        env, mesh,
+    """What shapes the compiled chunk: every config field but _OUTSIDE_THE_PROGRAM's (a
+    field added to TrainConfig is in the key unless listed there), the run's length in
+    updates where a schedule spans it, the env and the mesh."""
+    defaults = TrainConfig()
+    program = dataclasses.replace(
+        cfg, **{name: getattr(defaults, name) for name in _OUTSIDE_THE_PROGRAM}
     )
+    schedules = cfg.anneal_lr or cfg.ent_coef_final is not None or cfg.uses_teacher
+    return (program, cfg.num_updates if schedules else None, env, mesh)
 
 
 def _compiled_chunk(cfg: TrainConfig, env: Any, runner: Any, mesh: Any = None) -> Any:

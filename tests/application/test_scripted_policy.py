@@ -201,3 +201,22 @@ def test_regret_is_zero_for_the_best_action_two_path_steps_for_a_step_away_inf_i
     assert up == 0.0
     assert down == pytest.approx(2 * DEFAULT_WEIGHTS.dist, abs=1e-4)
     assert not bool(env.valid_actions(state)[RIGHT]) and np.isinf(right)
+
+
+def test_soft_labels_weigh_each_action_by_exp_of_minus_its_regret_over_the_temperature():
+    # The same board: DOWN scores 2 x dist = 1.1 below UP, so at T = 0.5 it keeps
+    # exp(-2.2) = 0.111 of UP's weight; RIGHT (into a block) gets none; they sum to 1.
+    from hackmatrix.application.scripted_policy import (
+        batched_best_and_soft_labels, best_actions, soft_labels,
+    )
+
+    state = build(SCENARIOS["around a wall: the only shortening step"][0])
+    q = np.asarray(jax.jit(soft_labels, static_argnums=1)(state, 0.5))
+    assert q[DOWN] / q[UP] == pytest.approx(np.exp(-2 * DEFAULT_WEIGHTS.dist / 0.5), rel=1e-3)
+    assert q[RIGHT] == 0.0 and q.sum() == pytest.approx(1.0, abs=1e-6)
+    assert int(np.argmax(q)) == UP
+    assert not (q[~np.asarray(env.valid_actions(state))]).any()
+    batch = jax.tree_util.tree_map(lambda x: jnp.stack([x, x]), state)
+    best, soft = jax.jit(batched_best_and_soft_labels, static_argnums=1)(batch, 0.5)
+    assert np.array_equal(np.asarray(best[1]), np.asarray(best_actions(state)))
+    np.testing.assert_allclose(np.asarray(soft[0]), q, rtol=1e-6)

@@ -64,6 +64,25 @@ def test_teacher_loss_is_the_mean_negative_log_probability_of_the_teacher_choice
     assert float(info0.teacher_loss) == 0.0  # no teacher: the loss is the plain PPO loss
 
 
+def test_soft_labels_give_the_cross_entropy_with_the_teachers_distribution():
+    # Row 0: q = 0.9 on action 7, 0.1 on action 3; row 1: all on 2; row 2: q over 0 and
+    # 27 but the best set is empty, so the row is unlabelled (not counted); row 3: 1.0 on
+    # 1. Loss: -sum_a q(a) log p(a), averaged over the three labelled rows. Action 5 is
+    # invalid (log p = -inf) and q is 0 there: no nan.
+    net, params, batch, logp_all = _batch([{7}, {2}, set(), {1}])
+    q = np.zeros((4, 28), np.float32)
+    q[0, 7], q[0, 3], q[1, 2], q[2, 0], q[2, 27], q[3, 1] = 0.9, 0.1, 1.0, 0.5, 0.5, 1.0
+    soft = batch._replace(teacher_target=jnp.asarray(q))
+    total, info = ppo_loss(params, net.apply, soft, 0.2, 0.5, 0.15, teacher_coef=2.0)
+    hard, _ = ppo_loss(params, net.apply, batch, 0.2, 0.5, 0.15, teacher_coef=0.0)
+    logp = np.asarray(logp_all, np.float64)
+    expected = -((0.9 * logp[0, 7] + 0.1 * logp[0, 3]) + logp[1, 2] + logp[3, 1]) / 3
+    assert float(info.teacher_loss) == pytest.approx(expected, rel=1e-5)
+    assert float(total) == pytest.approx(float(hard) + 2.0 * expected, rel=1e-5)
+    grads = jax.grad(lambda p: ppo_loss(p, net.apply, soft, 0.2, 0.5, 0.15, 1.0)[0])(params)
+    assert all(bool(jnp.all(jnp.isfinite(g))) for g in jax.tree_util.tree_leaves(grads))
+
+
 def test_a_gradient_step_on_the_teacher_term_raises_the_teacher_actions_probability():
     net, params, batch, logp_all = _batch([{7}] * 4)
     grads = jax.grad(lambda p: ppo_loss(p, net.apply, batch, 0.2, 0.0, 0.0, 1.0)[1].teacher_loss)(
@@ -161,6 +180,9 @@ def test_pg_coef_zero_leaves_the_value_entropy_and_teacher_terms():
      r"imitation_fraction must be in \[0, 1\), got -0.1"),
     (dict(teacher="scripted", imitation_fraction=0.2, imitation_learning_rate=0.0),
      "imitation_learning_rate must be a finite number > 0, got 0.0"),
+    (dict(teacher_temperature=0.0), "teacher_temperature must be a finite number > 0, got 0.0"),
+    (dict(teacher_temperature=float("inf")),
+     "teacher_temperature must be a finite number > 0, got inf"),
 ])
 def test_config_rejects_bad_imitation_settings_naming_the_value(fields, message):
     with pytest.raises(ValueError, match=message):
@@ -174,7 +196,7 @@ def test_imitation_updates_follow_the_teacher_at_their_own_rate_without_pg_or_en
     from hackmatrix.application.use_cases import TrainPolicy
 
     def moves_only(config):  # the teacher reads the games (EnvState), not the gymnax states
-        return lambda games: jax.vmap(engine.valid_actions)(games) & (jnp.arange(28) < 4)
+        return lambda games: (jax.vmap(engine.valid_actions)(games) & (jnp.arange(28) < 4), None)
 
     monkeypatch.setattr(ppo, "make_teacher", moves_only)
     # The default's network and return scaling (TINY is the plain path).
@@ -191,3 +213,21 @@ def test_imitation_updates_follow_the_teacher_at_their_own_rate_without_pg_or_en
     assert [r["train/teacher_coef"] for r in records] == pytest.approx([1.0, 1.0, 1.0, 0.5])
     assert records[0]["actions/move_frac"] == 1.0
     assert records[1]["actions/move_frac"] < 1.0  # the policy acts: siphons and programs too
+
+
+def test_training_with_soft_labels_logs_a_finite_teacher_term():
+    # The scripted teacher's soft labels through the whole compiled update: imitation,
+    # then PPO with the term. The teacher acts from its best set (update 0: only ever
+    # one of its best actions, so agreement is measured as with hard labels).
+    from hackmatrix.application.use_cases import TrainPolicy
+
+    cfg = TrainConfig(**{**TINY, "teacher": "scripted", "imitation_fraction": 0.5},
+                      total_timesteps=4 * BATCH, teacher_temperature=0.5)
+    logger = RecordingLogger()
+    TrainPolicy(cfg, logger).run()
+    records = [record for _, record in logger.records]
+    assert [r["train/imitating"] for r in records] == [1.0, 1.0, 0.0, 0.0]
+    for r in records:
+        assert np.isfinite(r["train/teacher_loss"]) and r["train/teacher_loss"] > 0.0
+        assert 0.0 <= r["train/teacher_agreement"] <= 1.0
+        assert np.isfinite(r["train/total_loss"])

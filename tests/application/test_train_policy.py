@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import jax
@@ -147,3 +148,23 @@ def test_logger_is_closed_when_training_fails():
     with pytest.raises(RuntimeError, match="tracker down"):
         TrainPolicy(TrainConfig(**TINY), logger).run()
     assert logger.closed == 1
+
+
+def test_a_compiled_program_is_reused_only_by_configs_that_compile_the_same_program():
+    # The in-process cache of compiled chunks: the seed, evaluation and checkpoint
+    # settings and the run folder do not change the program; every training setting
+    # does (these two imitation settings were once missing from the key), and so does
+    # the run's length where a schedule spans it.
+    from hackmatrix.application.use_cases import _program_key
+
+    base = TrainConfig(**{**TINY, "teacher": "scripted", "imitation_fraction": 0.5})
+    key = _program_key(base, env=None)
+    same = dict(seed=7, eval_seed=3, eval_interval=2, eval_episodes=4, save_interval=1,
+                keep_checkpoints=1, run_dir="elsewhere", checkpoint_dir="ckpts")
+    for field, value in same.items():
+        assert _program_key(dataclasses.replace(base, **{field: value}), env=None) == key, field
+    different = dict(imitation_fraction=0.25, imitation_learning_rate=3e-4,
+                     teacher_temperature=0.5, teacher_coef_final=0.5, ent_coef=0.01,
+                     undo_depth=2, total_timesteps=8 * BATCH)
+    for field, value in different.items():
+        assert _program_key(dataclasses.replace(base, **{field: value}), env=None) != key, field
