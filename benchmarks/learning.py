@@ -102,11 +102,15 @@ def evaluate_params(params: Any, cfg: Any, episodes: int, seed: int, max_steps: 
 
 
 def train_seed(cfg: Any, seed: int, points: int, episodes: int, max_steps: int,
-               eval_seed: int, dev: tuple[int, int] = (0, 0)) -> dict[str, Any]:
+               eval_seed: int, dev: tuple[int, int] = (0, 0),
+               checkpoints: Path | None = None) -> dict[str, Any]:
     """Train one seed; evaluate at ``points`` evenly spaced updates and at the end, and
-    (greedy) on ``dev`` = (seed, games) development games where it has any games."""
+    (greedy) on ``dev`` = (seed, games) development games where it has any games. With
+    ``checkpoints``, the final training state is saved there (for ``evaluate``,
+    ``watch`` or ``teacher_gap.py``)."""
     from hackmatrix.application.evaluation import MODE_GREEDY, MODE_SAMPLE
     from hackmatrix.application.use_cases import TrainPolicy
+    from hackmatrix.containers import writable_checkpoint_store
 
     cfg = dataclasses.replace(cfg, seed=seed, eval_interval=0).auto_scale_for_batch_size()
     total = cfg.num_updates
@@ -132,14 +136,16 @@ def train_seed(cfg: Any, seed: int, points: int, episodes: int, max_steps: int,
 
     recorder = _Recorder()
     start = time.perf_counter()
-    result = TrainPolicy(cfg, recorder, before_chunk=hook).run()
+    store = None if checkpoints is None else writable_checkpoint_store(str(checkpoints), keep=1)
+    result = TrainPolicy(cfg, recorder, checkpoints=store, before_chunk=hook).run()
     wall = time.perf_counter() - start
     final = evaluate(result.params)
     curve.append({"update": result.num_updates, "env_steps": result.env_steps, **final})
     _print_point(seed, curve[-1])
     return {"seed": seed, "wall_seconds": wall, "compile_seconds": result.compile_seconds,
             "train_steps_per_second": result.env_steps / max(result.train_seconds, 1e-9),
-            "env_steps": result.env_steps, "curve": curve, "final": final}
+            "env_steps": result.env_steps, "curve": curve, "final": final,
+            "checkpoint": result.checkpoints[-1] if result.checkpoints else None}
 
 
 def _print_point(seed: int, point: dict[str, Any]) -> None:
@@ -234,16 +240,20 @@ def main(argv: list[str] | None = None) -> int:
           f"{args.seeds}; {args.eval_episodes} evaluation games (seed {args.eval_seed})",
           flush=True)
 
+    out = Path(args.out)
+    stem = f"{Path(args.recipe).stem}{'-quick' if args.quick else ''}"
     baselines = evaluate_params(None, cfg, args.eval_episodes, args.eval_seed, args.max_steps,
                                 (MODE_SCRIPTED, MODE_RANDOM))
     runs = []
     for seed in args.seeds:
         run = train_seed(cfg, seed, args.points, args.eval_episodes, args.max_steps,
-                         args.eval_seed, (args.dev_seed, args.dev_episodes))
+                         args.eval_seed, (args.dev_seed, args.dev_episodes),
+                         out / f"{stem}-seed{seed}")
         g = run["final"]["greedy"]
         print(f"seed {seed}: {run['env_steps']:,} steps in {run['wall_seconds']:.0f} s "
               f"({run['train_steps_per_second']:,.0f} steps/s training): greedy mean highest "
-              f"stage {g['mean_highest_stage']:.2f}, win rate {g['win_rate']:.3f}", flush=True)
+              f"stage {g['mean_highest_stage']:.2f}, win rate {g['win_rate']:.3f}; "
+              f"checkpoint {run['checkpoint']}", flush=True)
         runs.append(run)
 
     headers = ["metric", *(f"seed {r['seed']}" for r in runs), "mean", "std", "scripted",
@@ -276,9 +286,7 @@ def main(argv: list[str] | None = None) -> int:
         mean_std([r["train_steps_per_second"] for r in runs])[0])
     print(benchlib.format_table(headers, rows))
 
-    out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    stem = f"{Path(args.recipe).stem}{'-quick' if args.quick else ''}"
     png = out / f"{stem}.png"
     plot_curve(runs, baselines, f"{stem}: {len(runs)} seed(s), {args.eval_episodes} games", png)
     (out / f"{stem}.json").write_text(json.dumps(

@@ -257,3 +257,9 @@ def test_learning_quick_run_emits_every_figure(bench, tmp_path, capsys):
                 "greedy/programs/CRASH", "scripted/mean_highest_stage", "random/win_rate"):
         assert key in metrics, key
     assert (tmp_path / "default-quick.png").stat().st_size > 0
+    # Each seed's final state is a checkpoint that teacher_gap.py (and evaluate) can read.
+    saved = sorted(tmp_path.glob("default-quick-seed*/ckpt-*.msgpack"))
+    assert [p.parent.name for p in saved] == [f"default-quick-seed{s}" for s in (0, 1, 2)]
+    gap = bench["teacher_gap"].main(["--checkpoint", str(saved[0]), "--games", "4",
+                                     "--max-steps", "10"])
+    assert gap["metrics"]["decisions"] > 0
