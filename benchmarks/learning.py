@@ -136,7 +136,14 @@ def train_seed(cfg: Any, seed: int, points: int, episodes: int, max_steps: int,
 
     recorder = _Recorder()
     start = time.perf_counter()
-    store = None if checkpoints is None else writable_checkpoint_store(str(checkpoints), keep=1)
+    store = None
+    if checkpoints is not None:
+        # An earlier benchmark's checkpoint there (a longer budget: a higher step) would
+        # outrank this run's, which keep=1 would then delete: start the folder afresh.
+        for stale in sorted(checkpoints.glob("ckpt-*.msgpack")):
+            print(f"removing the earlier benchmark's {stale}", flush=True)
+            stale.unlink()
+        store = writable_checkpoint_store(str(checkpoints), keep=1)
     result = TrainPolicy(cfg, recorder, checkpoints=store, before_chunk=hook).run()
     wall = time.perf_counter() - start
     final = evaluate(result.params)

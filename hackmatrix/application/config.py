@@ -22,6 +22,9 @@ from typing import Any, Optional
 from hackmatrix.application.network import NETWORKS
 
 TEACHERS = ("none", "scripted")
+# Soft labels' lowest temperature: the teacher's ties are TIE = 1e-3 apart, and far
+# below it (scores / T) overflows float32.
+MIN_TEMPERATURE = 1e-3
 # The fields that turn the defaults into the spec's training (observation-reward-metrics
 # §5): its MLP, raw rewards, PPO alone. recipes/spec.yaml is these plus the 10M budget.
 SPEC_TRAINING: dict[str, Any] = {"network": "mlp", "normalize_returns": False,
@@ -90,7 +93,7 @@ class TrainConfig:
     # None: the term is -log pi(the teacher's best actions). A temperature T > 0: soft
     # labels, the cross-entropy with softmax(teacher's scores / T) over the valid actions
     # (one path step off the goal scores 1.1 less: exp(-1.1 / T) of the best's weight).
-    teacher_temperature: Optional[float] = None
+    teacher_temperature: Optional[float] = None  # >= MIN_TEMPERATURE
     # Imitation (DAgger) before PPO: for the first imitation_fraction of the updates the
     # policy learns only the teacher's choices (and the critic the returns), at
     # imitation_learning_rate; the teacher acts in a share of the games that falls from
@@ -335,10 +338,11 @@ def _validate(cfg: TrainConfig) -> None:
         raise ValueError(f"teacher_coef_final must be in [0, teacher_coef = {cfg.teacher_coef}], "
                          f"got {cfg.teacher_coef_final}")
     if cfg.teacher_temperature is not None and not (
-        math.isfinite(cfg.teacher_temperature) and cfg.teacher_temperature > 0.0
+        math.isfinite(cfg.teacher_temperature) and cfg.teacher_temperature >= MIN_TEMPERATURE
     ):
         raise ValueError(
-            f"teacher_temperature must be a finite number > 0, got {cfg.teacher_temperature}"
+            f"teacher_temperature must be a finite number >= {MIN_TEMPERATURE}, got "
+            f"{cfg.teacher_temperature}"
         )
     if not (math.isfinite(cfg.imitation_fraction) and 0.0 <= cfg.imitation_fraction < 1.0):
         raise ValueError(f"imitation_fraction must be in [0, 1), got {cfg.imitation_fraction}")

@@ -343,7 +343,7 @@ def ppo_loss(
         count = jnp.maximum(weight.sum(), 1.0)
         if batch.teacher_target is None:
             log_p_choice = jax.nn.logsumexp(jnp.where(choice, all_log_probs, -jnp.inf), axis=-1)
-        else:  # q is 0 on invalid actions, whose log-probability may be -inf
+        else:  # q is 0 on invalid actions (log-probability about -1e9): they add nothing
             q = batch.teacher_target
             log_p_choice = jnp.sum(jnp.where(q > 0, q * all_log_probs, 0.0), axis=-1)
         nll = -jnp.where(weight > 0, log_p_choice, 0.0)

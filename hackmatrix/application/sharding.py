@@ -152,8 +152,9 @@ def host_runner(runner: Any) -> Any:
 
 
 # How long a process waits for the others to finish compiling (a busy machine can take
-# many minutes; a process that dies ends the wait sooner, through jax.distributed's
-# heartbeat).
+# many minutes; a process that is killed ends the wait sooner, through jax.distributed's
+# heartbeat; one that exits normally does not, it waits in jax.distributed's own
+# shutdown barrier).
 BARRIER_TIMEOUT_S = 3600
 
 
@@ -165,7 +166,8 @@ def wait_for_all_processes(name: str, timeout_s: float = BARRIER_TIMEOUT_S) -> N
     first collective of a multi-process CPU run sets up gloo, which waits only 30 s for
     the other processes: less than one process's compile can lag another's on a busy
     machine. Waiting here after the compile starts the first collective together.
-    ``name`` must be new to the run.
+    Every process must call it with the same ``name``; a name can be used again once
+    every process has passed it.
     """
     if jax.process_count() == 1:
         return
@@ -180,13 +182,16 @@ def wait_for_all_processes(name: str, timeout_s: float = BARRIER_TIMEOUT_S) -> N
     client.wait_at_barrier(name, int(timeout_s * 1000))
 
 
-def agree(flags: tuple[bool, ...]) -> tuple[bool, ...]:
-    """Process 0's ``flags``, on every process (collective; a no-op with one process).
+def agree(values: tuple[int, ...]) -> tuple[int, ...]:
+    """Process 0's ``values`` (ints or bools, as ints), on every process (collective;
+    with one process: the values themselves).
 
-    Keeps decisions made from host state (wall-clock save timers, stop signals) in
-    step across processes, since each of them leads to collectives.
+    Keeps decisions made from host state (wall-clock timers: a chunk's length, when to
+    save; stop signals) in step across processes, since each of them leads to
+    collectives: two processes running chunks of different lengths would wait for each
+    other's collectives forever.
     """
     if jax.process_count() == 1:
-        return flags
-    shared = multihost_utils.broadcast_one_to_all(np.asarray(flags, dtype=np.int32))
-    return tuple(bool(v) for v in np.asarray(shared))
+        return tuple(int(v) for v in values)
+    shared = multihost_utils.broadcast_one_to_all(np.asarray(values, dtype=np.int32))
+    return tuple(int(v) for v in np.asarray(shared))

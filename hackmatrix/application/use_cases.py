@@ -283,8 +283,8 @@ class TrainPolicy:
         remaining = max(0, (cfg.effective_total_timesteps - env_steps) // cfg.batch_size)
         start = time.perf_counter()
         compiled = _compiled_chunk(cfg, env, runner, self.mesh) if remaining else None
-        sharding.wait_for_all_processes("hackmatrix:compiled")  # see its docstring
         compile_seconds = time.perf_counter() - start
+        sharding.wait_for_all_processes("hackmatrix:compiled")  # see its docstring
         self._notice("compiled in %.1f s; training", time.perf_counter() - compile_started)
         total_updates = done_updates + remaining
         train_seconds = 0.0
@@ -299,6 +299,7 @@ class TrainPolicy:
             n = min(n, _updates_for_progress(seconds_per_update, done_updates, cfg.log_interval))
             if cfg.eval_interval:  # a chunk ends on every evaluation update
                 n = min(n, cfg.eval_interval - done_updates % cfg.eval_interval)
+            (n,) = sharding.agree((n,))  # timed on process 0, for every process
             if self.before_chunk is not None:
                 runner = self.before_chunk(done_updates, runner)
             start = time.perf_counter()
@@ -336,7 +337,7 @@ class TrainPolicy:
             save = self._should_save(cfg, done_updates, last_save_update, last_save_time,
                                      total_updates, stop)
             # Process 0 decides for all (a save gathers the shards of every process).
-            save, stopping = sharding.agree((save, stop.signal_name is not None))
+            save, stopping = (bool(v) for v in sharding.agree((save, stop.signal_name is not None)))
             if save:
                 path = self._save(cfg, runner, done_updates, env_steps)
                 saved.extend([path] if path is not None else [])

@@ -66,7 +66,7 @@ def test_placing_and_gathering_keeps_every_value():
 
 
 def test_one_process_agrees_with_itself():
-    assert sharding.agree((True, False)) == (True, False)
+    assert sharding.agree((True, False, 7)) == (1, 0, 7)
 
 
 def test_a_minibatch_that_does_not_split_evenly_is_named():

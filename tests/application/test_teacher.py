@@ -68,7 +68,7 @@ def test_soft_labels_give_the_cross_entropy_with_the_teachers_distribution():
     # Row 0: q = 0.9 on action 7, 0.1 on action 3; row 1: all on 2; row 2: q over 0 and
     # 27 but the best set is empty, so the row is unlabelled (not counted); row 3: 1.0 on
     # 1. Loss: -sum_a q(a) log p(a), averaged over the three labelled rows. Action 5 is
-    # invalid (log p = -inf) and q is 0 there: no nan.
+    # invalid (its logit masked to -1e9) and q is 0 there: it adds nothing.
     net, params, batch, logp_all = _batch([{7}, {2}, set(), {1}])
     q = np.zeros((4, 28), np.float32)
     q[0, 7], q[0, 3], q[1, 2], q[2, 0], q[2, 27], q[3, 1] = 0.9, 0.1, 1.0, 0.5, 0.5, 1.0
@@ -180,9 +180,12 @@ def test_pg_coef_zero_leaves_the_value_entropy_and_teacher_terms():
      r"imitation_fraction must be in \[0, 1\), got -0.1"),
     (dict(teacher="scripted", imitation_fraction=0.2, imitation_learning_rate=0.0),
      "imitation_learning_rate must be a finite number > 0, got 0.0"),
-    (dict(teacher_temperature=0.0), "teacher_temperature must be a finite number > 0, got 0.0"),
+    (dict(teacher_temperature=0.0),
+     "teacher_temperature must be a finite number >= 0.001, got 0.0"),
+    (dict(teacher_temperature=1e-46),
+     "teacher_temperature must be a finite number >= 0.001, got 1e-46"),
     (dict(teacher_temperature=float("inf")),
-     "teacher_temperature must be a finite number > 0, got inf"),
+     "teacher_temperature must be a finite number >= 0.001, got inf"),
 ])
 def test_config_rejects_bad_imitation_settings_naming_the_value(fields, message):
     with pytest.raises(ValueError, match=message):

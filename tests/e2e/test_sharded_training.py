@@ -85,24 +85,24 @@ def _start(cwd: Path, run_dir: str, devices: int, *extra: str) -> _Run:
 def _finish(*runs: _Run) -> list[str]:
     """Wait for all of ``runs`` (together, so one cannot stall another); their outputs.
 
-    AssertionError with every run's exit status and the tail of its output when one
-    timed out or failed.
+    As soon as one fails (or at the deadline), the others are killed and an
+    AssertionError shows every run's exit status and the tail of its output.
     """
     deadline = time.monotonic() + TIMEOUT
-    for run in runs:
-        try:
-            run.process.wait(timeout=max(deadline - time.monotonic(), 0.1))
-        except subprocess.TimeoutExpired:
+    while time.monotonic() < deadline:
+        codes = [run.process.poll() for run in runs]
+        if all(code is not None for code in codes) or any(code for code in codes):
             break
+        time.sleep(0.5)
     for run in runs:
-        if run.process.poll() is None:  # timed out
+        if run.process.poll() is None:  # timed out, or another run failed
             run.process.kill()
             run.process.wait()
     outputs = [run.console.read_text() for run in runs]
     if any(run.process.returncode != 0 for run in runs):
         raise AssertionError("\n".join(
-            f"--- {run.console.name}: exit status {run.process.returncode} (-9: timed out "
-            f"after {TIMEOUT} s)\n{output[-3000:]}"
+            f"--- {run.console.name}: exit status {run.process.returncode} (-9: killed, "
+            f"after another run failed or at the {TIMEOUT} s deadline)\n{output[-3000:]}"
             for run, output in zip(runs, outputs)
         ))  # fmt: skip
     return outputs
