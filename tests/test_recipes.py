@@ -48,11 +48,14 @@ def test_gpu_recipe_follows_the_auto_scaling_and_learning_rate_guidance():
     assert cfg.ent_coef == 0.15 and cfg.network == "ego" and cfg.teacher == "scripted"
     # cpu-long's lesson: the teacher's term keeps a floor of 0.5 to the end.
     assert (cfg.imitation_updates, cfg.teacher_fraction, cfg.teacher_coef_final) == (9, 1.0, 0.5)
+    assert cfg.teacher_temperature is None  # hard labels, as cpu-long was measured
 
 
 def test_cpu_long_is_the_default_for_4x_the_steps_imitating_for_half_and_keeping_the_teacher():
     default, long = TrainConfig(), FileConfigSource(RECIPES / "cpu-long.yaml").load()
     assert (default.teacher_coef_final, long.teacher_coef_final) == (0.0, 0.5)
+    # The default's soft labels came after cpu-long was measured with hard ones.
+    assert (default.teacher_temperature, long.teacher_temperature) == (0.5, None)
     assert long.total_timesteps == 4 * default.total_timesteps == 10_000_000
     same = ("num_envs", "num_steps", "learning_rate", "ent_coef", "network", "normalize_returns",
             "teacher", "teacher_coef", "teacher_fraction", "imitation_learning_rate", "anneal_lr")

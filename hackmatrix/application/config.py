@@ -90,10 +90,10 @@ class TrainConfig:
     teacher_coef: float = 1.0
     teacher_fraction: float = 1.0
     teacher_coef_final: float = 0.0  # the term's floor; > 0 keeps the teacher to the end
-    # None: the term is -log pi(the teacher's best actions). A temperature T > 0: soft
-    # labels, the cross-entropy with softmax(teacher's scores / T) over the valid actions
-    # (one path step off the goal scores 1.1 less: exp(-1.1 / T) of the best's weight).
-    teacher_temperature: Optional[float] = None  # >= MIN_TEMPERATURE
+    # Soft labels: the term is the cross-entropy with softmax(teacher's scores / T) over
+    # the valid actions (one path step off the goal scores 1.1 less: exp(-1.1 / T) of
+    # the best's weight); T >= MIN_TEMPERATURE. None: -log pi(the teacher's best actions).
+    teacher_temperature: Optional[float] = 0.5
     # Imitation (DAgger) before PPO: for the first imitation_fraction of the updates the
     # policy learns only the teacher's choices (and the critic the returns), at
     # imitation_learning_rate; the teacher acts in a share of the games that falls from
