@@ -205,7 +205,8 @@ def test_imitation_updates_follow_the_teacher_at_their_own_rate_without_pg_or_en
     # The default's network and return scaling (TINY is the plain path).
     cfg = TrainConfig(**{**TINY, "network": "ego", "normalize_returns": True, "teacher": "scripted",
                          "imitation_fraction": 0.5}, total_timesteps=4 * BATCH,
-                      teacher_fraction=1.0, imitation_learning_rate=1e-3, learning_rate=2e-4)
+                      teacher_fraction=1.0, imitation_learning_rate=1e-3, learning_rate=2e-4,
+                      teacher_temperature=None)  # the fake teacher gives hard labels only
     logger = RecordingLogger()
     TrainPolicy(cfg, logger).run()
     records = [record for _, record in logger.records]

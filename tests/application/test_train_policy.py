@@ -164,7 +164,7 @@ def test_a_compiled_program_is_reused_only_by_configs_that_compile_the_same_prog
     for field, value in same.items():
         assert _program_key(dataclasses.replace(base, **{field: value}), env=None) == key, field
     different = dict(imitation_fraction=0.25, imitation_learning_rate=3e-4,
-                     teacher_temperature=0.5, teacher_coef_final=0.5, ent_coef=0.01,
+                     teacher_temperature=0.25, teacher_coef_final=0.5, ent_coef=0.01,
                      undo_depth=2, total_timesteps=8 * BATCH)
     for field, value in different.items():
         assert _program_key(dataclasses.replace(base, **{field: value}), env=None) != key, field
