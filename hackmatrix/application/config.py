@@ -29,6 +29,11 @@ MIN_TEMPERATURE = 1e-3
 # §5): its MLP, raw rewards, PPO alone. recipes/spec.yaml is these plus the 10M budget.
 SPEC_TRAINING: dict[str, Any] = {"network": "mlp", "normalize_returns": False,
                                  "teacher": "none", "imitation_fraction": 0.0}
+# Fields added after the first release whose default has moved: a checkpoint written
+# before a field existed leaves it out, and ran as these values say (before `network`,
+# the MLP; before `teacher`, no teacher; before `imitation_fraction`, no imitation;
+# before `teacher_temperature`, hard labels). ``saved_settings`` fills them in.
+BEFORE_THE_FIELD: dict[str, Any] = {**SPEC_TRAINING, "teacher_temperature": None}
 
 REFERENCE_BATCH = 256 * 128  # R of §5.5
 DEFAULT_MINIBATCHES = 4
@@ -212,6 +217,13 @@ class TrainConfig:
             )
         kwargs = {name: coerce_field(name, value) for name, value in values.items()}
         return cls(**kwargs)
+
+
+def saved_settings(values: Mapping[str, Any]) -> dict[str, Any]:
+    """A checkpoint's saved settings, with the value each field it lacks had before that
+    field existed (``BEFORE_THE_FIELD``), so an older run resumes and loads as it ran
+    instead of under today's defaults."""
+    return {**{k: v for k, v in BEFORE_THE_FIELD.items() if k not in values}, **values}
 
 
 def _base_and_optional(tp: Any) -> tuple[type, bool]:

@@ -18,6 +18,7 @@ from hackmatrix.adapters.checkpoints.locate import (
 from hackmatrix.adapters.checkpoints.msgpack_store import MsgpackCheckpointStore, checkpoint_name
 from hackmatrix.adapters.config.cli import parse_command_line
 from hackmatrix.adapters.logging.stdout import truncate_after
+from hackmatrix.application.config import BEFORE_THE_FIELD, TrainConfig
 from hackmatrix.application.ports import CheckpointStore
 
 
@@ -263,6 +264,31 @@ def test_cli_resume_uses_the_checkpoint_settings_under_file_env_and_flags(tmp_pa
     assert source.resume.path == path and source.resume.step == 96
 
 
+def test_a_checkpoint_from_before_a_field_existed_resumes_as_it_ran(tmp_path):
+    """Saved settings lack the fields added after the run began; their defaults have moved
+    since (soft labels, the ego network, the teacher, imitation), so a resume takes the
+    value that reproduces the run, and the user's flags still decide."""
+    store = MsgpackCheckpointStore(tmp_path / "old" / "checkpoints")
+    today = TrainConfig(num_envs=4, num_steps=8).to_dict()
+    assert today["teacher_temperature"] == 0.5 and today["network"] == "ego"
+    before_soft_labels = {k: v for k, v in today.items() if k != "teacher_temperature"}
+    path = store.save(96, _payload(1.0), {**_metadata(96), "config": before_soft_labels})
+    config = parse_command_line(["--resume", path], {})[2].load()
+    assert config.teacher_temperature is None  # hard labels, as before the field
+    assert (config.network, config.teacher, config.imitation_fraction) == ("ego", "scripted", 0.8)
+    before_the_teacher = {k: v for k, v in before_soft_labels.items()
+                          if k not in ("network", "normalize_returns", "teacher",
+                                       "teacher_fraction", "teacher_coef",
+                                       "teacher_coef_final", "imitation_fraction",
+                                       "imitation_learning_rate")}
+    path = store.save(128, _payload(1.0), {**_metadata(128), "config": before_the_teacher})
+    config = parse_command_line(["--resume", path], {})[2].load()
+    assert (config.network, config.normalize_returns, config.teacher,
+            config.imitation_fraction) == ("mlp", False, "none", 0.0)
+    config = parse_command_line(["--resume", path, "--network", "conv"], {})[2].load()
+    assert config.network == "conv"
+
+
 def test_cli_resume_of_nothing_exits_2_naming_it_in_one_line(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
         parse_command_line(["--resume", str(tmp_path / "none")], {})
@@ -290,7 +316,7 @@ def test_checkpoint_metadata_decides_no_output_location(tmp_path, caplog):
     path = _crafted(tmp_path, "dl/checkpoints", victim)
     point = read_resume_point(path, None, "checkpoints")
     assert point.config == {"num_envs": 4, "num_steps": 8, "hidden_dim": 16,
-                            "run_dir": str(tmp_path / "dl")}
+                            "run_dir": str(tmp_path / "dl"), **BEFORE_THE_FIELD}
     assert "ignoring unknown setting(s) in its metadata: compilation_cache_dir, future_setting, " \
         "logger, mlflow_tracking_uri" in caplog.text
     _, _, source = parse_command_line(["--resume", path], {})

@@ -180,3 +180,22 @@ def test_sigint_stops_after_the_chunk_with_a_loadable_checkpoint(tmp_path):
     assert result.checkpoints == [str(tmp_path / checkpoint_name(4 * B))]
     payload, metadata = store.load(result.checkpoints[0])
     assert metadata["update"] == 4 and _same_tree(payload["runner"]["params"], result.params)
+
+
+def test_a_checkpoint_saved_before_the_network_setting_loads_as_the_mlp_it_was():
+    """Checkpoints written before `network` existed hold the spec's MLP; evaluate and watch
+    load them as one instead of refusing them under today's `ego` default."""
+    from hackmatrix.application.checkpointing import policy_from_checkpoint
+    from hackmatrix.application.network import count_params, init_params, make_network
+
+    mlp = init_params(make_network("mlp", 16, 1), jax.random.PRNGKey(3))
+    saved = {k: v for k, v in TrainConfig(hidden_dim=16, num_layers=1).to_dict().items()
+             if k not in ("network", "teacher", "imitation_fraction", "normalize_returns",
+                          "teacher_temperature")}
+    config, params = policy_from_checkpoint({"runner": {"params": mlp}}, {"config": saved}, "old")
+    assert (config.network, config.teacher, config.teacher_temperature) == ("mlp", "none", None)
+    assert count_params(params) == 1545 * 16 + 16 + 16 * 28 + 28 + 16 + 1 == 25_229
+    assert _same_tree(params, mlp)
+    with pytest.raises(ValueError, match="does not match this network/config"):
+        policy_from_checkpoint({"runner": {"params": mlp}},
+                               {"config": {**saved, "network": "ego"}}, "old")

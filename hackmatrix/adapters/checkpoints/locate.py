@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from hackmatrix.adapters.checkpoints.msgpack_store import list_checkpoints
-from hackmatrix.application.config import FIELD_DEFAULTS, FIELD_TYPES
+from hackmatrix.application.config import FIELD_DEFAULTS, FIELD_TYPES, saved_settings
 
 RUN_ROOT = "runs"
 # Settings that decide where a run writes or what it deletes: never from a checkpoint.
@@ -155,7 +155,7 @@ class ResumePoint:
                 raise TypeError(f"config is a {type(saved).__name__}, not a map")
         except (KeyError, TypeError, ValueError) as error:
             raise ValueError(f"{origin} lacks training metadata ({error!r})") from None
-        self.config = hyperparameters(saved, origin)
+        self.config = hyperparameters(saved_settings(saved), origin)
         self.trackers = tracker_ids(metadata.get("trackers"), origin)
         run_dir = run_dir_of(path, checkpoint_dir)
         if run_dir is not None:
