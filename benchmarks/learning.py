@@ -74,16 +74,27 @@ def load_recipe(name: str) -> Any:
 
 
 class _Recorder:
-    """A MetricsLogger that keeps every record (the training curve)."""
+    """A MetricsLogger that keeps every record (the training curve) and prints a progress
+    line at every tenth of the run's ``total`` updates (a seed trains for minutes to
+    hours between its evaluation points)."""
 
-    def __init__(self) -> None:
+    def __init__(self, label: str = "", total: int = 0) -> None:
         self.records: list[tuple[int, dict[str, float]]] = []
+        self.label, self.total = label, total
+        self.started = time.perf_counter()
 
     def log_config(self, config: Any) -> None:
         pass
 
     def log_metrics(self, metrics: Any, step: int) -> None:
         self.records.append((int(step), dict(metrics)))
+        update = int(metrics.get("train/update_step", 0))
+        if self.total and update * 10 // self.total > (update - 1) * 10 // self.total:
+            agreement = metrics.get("train/teacher_agreement")
+            print(f"{self.label}update {update}/{self.total} ({int(step):,} env steps, "
+                  f"{time.perf_counter() - self.started:.0f} s)"
+                  + ("" if agreement is None else f", teacher agreement {agreement:.3f}"),
+                  flush=True)
 
     def log_html(self, name: str, html: str, step: int) -> None:
         pass  # no evaluations during these runs (eval_interval 0)
@@ -134,7 +145,7 @@ def train_seed(cfg: Any, seed: int, points: int, episodes: int, max_steps: int,
             _print_point(seed, curve[-1])
         return runner
 
-    recorder = _Recorder()
+    recorder = _Recorder(f"seed {seed}: ", total)
     start = time.perf_counter()
     store = None
     if checkpoints is not None:
