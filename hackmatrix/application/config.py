@@ -33,7 +33,10 @@ SPEC_TRAINING: dict[str, Any] = {"network": "mlp", "normalize_returns": False,
 # before a field existed leaves it out, and ran as these values say (before `network`,
 # the MLP; before `teacher`, no teacher; before `imitation_fraction`, no imitation;
 # before `teacher_temperature`, hard labels). ``saved_settings`` fills them in.
-BEFORE_THE_FIELD: dict[str, Any] = {**SPEC_TRAINING, "teacher_temperature": None}
+# History, not the spec: these stay fixed whatever SPEC_TRAINING becomes.
+BEFORE_THE_FIELD: dict[str, Any] = {"network": "mlp", "normalize_returns": False,
+                                    "teacher": "none", "imitation_fraction": 0.0,
+                                    "teacher_temperature": None}
 
 REFERENCE_BATCH = 256 * 128  # R of §5.5
 DEFAULT_MINIBATCHES = 4
