@@ -108,9 +108,6 @@ class TrainConfig:
     # all to none over the first half of that phase (docs/training.md).
     imitation_fraction: float = 0.8
     imitation_learning_rate: float = 1e-3
-    # None: constant; else the imitation phase's rate falls linearly from
-    # imitation_learning_rate at its first update to this at its last.
-    imitation_learning_rate_final: Optional[float] = None
     log_interval: int = 10  # updates per compiled chunk
     seed: int = 0
     eval_interval: int = 25  # updates between greedy evaluations (eval/*), and the last; 0: none
@@ -372,13 +369,6 @@ def _validate(cfg: TrainConfig) -> None:
     if not (math.isfinite(cfg.imitation_learning_rate) and cfg.imitation_learning_rate > 0.0):
         raise ValueError(
             f"imitation_learning_rate must be a finite number > 0, got {cfg.imitation_learning_rate}"
-        )
-    if cfg.imitation_learning_rate_final is not None and not (
-        math.isfinite(cfg.imitation_learning_rate_final) and cfg.imitation_learning_rate_final > 0.0
-    ):
-        raise ValueError(
-            "imitation_learning_rate_final must be a finite number > 0, got "
-            f"{cfg.imitation_learning_rate_final}"
         )
     if cfg.network not in NETWORKS:
         raise ValueError(f"network must be one of {', '.join(NETWORKS)}, got {cfg.network!r}")

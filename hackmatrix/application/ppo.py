@@ -130,18 +130,6 @@ def imitating_at(config: TrainConfig, update: jax.Array | int) -> jax.Array:
     return jnp.asarray(update, jnp.int32) < config.imitation_updates
 
 
-def imitation_learning_rate_at(config: TrainConfig, update: jax.Array | int) -> jax.Array:
-    """The imitation phase's learning rate in update ``update`` (0-based, inside the
-    phase): ``imitation_learning_rate``, or falling linearly from it at the first
-    imitation update to ``imitation_learning_rate_final`` at the last."""
-    start = jnp.float32(config.imitation_learning_rate)
-    if config.imitation_learning_rate_final is None:
-        return start
-    last = max(config.imitation_updates - 1, 1)
-    frac = jnp.clip(jnp.asarray(update, jnp.float32) / jnp.float32(last), 0.0, 1.0)
-    return start + (jnp.float32(config.imitation_learning_rate_final) - start) * frac
-
-
 def teacher_acts_at(config: TrainConfig, update: jax.Array | int) -> jax.Array:
     """Share of the games in which the teacher, not the policy, picks the action in
     update ``update``: 1 at the first update, falling linearly to 0 at half the
@@ -508,8 +496,7 @@ def make_update_step(
             ent=jnp.where(imitating, 0.0, ent_coef).astype(jnp.float32),
             teacher=teacher_coef,
             lr_scale=jnp.where(
-                imitating,
-                imitation_learning_rate_at(config, runner.update) / config.learning_rate, 1.0,
+                imitating, config.imitation_learning_rate / config.learning_rate, 1.0
             ).astype(jnp.float32),
         )
         flat = Minibatch(

@@ -14,8 +14,7 @@ from hackmatrix.application import distribution
 from hackmatrix.application.config import TrainConfig
 from hackmatrix.application.network import ActorCritic, init_params
 from hackmatrix.application.ppo import (
-    Minibatch, imitating_at, imitation_learning_rate_at, ppo_loss, teacher_acts_at,
-    teacher_coef_at,
+    Minibatch, imitating_at, ppo_loss, teacher_acts_at, teacher_coef_at,
 )
 from hackmatrix.domain import env as engine
 from tests.application.conftest import TINY
@@ -181,10 +180,6 @@ def test_pg_coef_zero_leaves_the_value_entropy_and_teacher_terms():
      r"imitation_fraction must be in \[0, 1\), got -0.1"),
     (dict(teacher="scripted", imitation_fraction=0.2, imitation_learning_rate=0.0),
      "imitation_learning_rate must be a finite number > 0, got 0.0"),
-    (dict(imitation_learning_rate_final=0.0),
-     "imitation_learning_rate_final must be a finite number > 0, got 0.0"),
-    (dict(imitation_learning_rate_final=float("nan")),
-     "imitation_learning_rate_final must be a finite number > 0, got nan"),
     (dict(teacher_temperature=0.0),
      "teacher_temperature must be a finite number >= 0.001, got 0.0"),
     (dict(teacher_temperature=1e-46),
@@ -195,20 +190,6 @@ def test_pg_coef_zero_leaves_the_value_entropy_and_teacher_terms():
 def test_config_rejects_bad_imitation_settings_naming_the_value(fields, message):
     with pytest.raises(ValueError, match=message):
         TrainConfig(**fields)
-
-
-def test_imitation_learning_rate_falls_linearly_to_its_final_value_over_the_phase():
-    # 10 updates, the first 5 imitating: 1e-3 at the first, 2e-4 at the fifth (the
-    # last), steps of 2e-4 between; without a final value it stays 1e-3.
-    cfg = TrainConfig(**{**TINY, "teacher": "scripted", "imitation_fraction": 0.5},
-                      total_timesteps=10 * BATCH, imitation_learning_rate=1e-3,
-                      imitation_learning_rate_final=2e-4)
-    assert cfg.imitation_updates == 5
-    assert [float(imitation_learning_rate_at(cfg, u)) for u in range(5)] == pytest.approx(
-        [1e-3, 8e-4, 6e-4, 4e-4, 2e-4])
-    constant = dataclasses.replace(cfg, imitation_learning_rate_final=None)
-    assert [float(imitation_learning_rate_at(constant, u)) for u in range(5)] == pytest.approx(
-        [1e-3] * 5)
 
 
 def test_imitation_updates_follow_the_teacher_at_their_own_rate_without_pg_or_entropy(monkeypatch):
@@ -236,19 +217,6 @@ def test_imitation_updates_follow_the_teacher_at_their_own_rate_without_pg_or_en
     assert [r["train/teacher_coef"] for r in records] == pytest.approx([1.0, 1.0, 1.0, 0.5])
     assert records[0]["actions/move_frac"] == 1.0
     assert records[1]["actions/move_frac"] < 1.0  # the policy acts: siphons and programs too
-
-
-def test_training_logs_the_falling_imitation_learning_rate_then_ppos():
-    # 4 updates, 2 imitating, from 1e-3 to 5e-4; PPO then runs at learning_rate.
-    from hackmatrix.application.use_cases import TrainPolicy
-
-    cfg = TrainConfig(**{**TINY, "teacher": "scripted", "imitation_fraction": 0.5},
-                      total_timesteps=4 * BATCH, imitation_learning_rate=1e-3,
-                      imitation_learning_rate_final=5e-4, learning_rate=2e-4)
-    logger = RecordingLogger()
-    TrainPolicy(cfg, logger).run()
-    assert [r["train/learning_rate"] for _, r in logger.records] == pytest.approx(
-        [1e-3, 5e-4, 2e-4, 2e-4])
 
 
 def test_training_with_soft_labels_logs_a_finite_teacher_term():
