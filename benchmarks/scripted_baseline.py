@@ -3,6 +3,12 @@
 Usage:
   python benchmarks/scripted_baseline.py                  # 500 games each, seed 0
   python benchmarks/scripted_baseline.py --games 200 --seed 3 --max-steps 1000
+  python benchmarks/scripted_baseline.py --policies scripted lookahead --eval-seed 20261206
+
+``lookahead`` is the scripted policy judging each turn-ending action one simulated enemy
+turn on (``scripted_policy.batched_lookahead_action``). ``--eval-seed S`` draws the first
+boards as the learning benchmark's evaluation games of seed S do (``evaluation_key``;
+the later random draws differ).
 
 Both policies play ``--games`` games from the same ``vmap(env.reset)`` keys (so the same
 first boards) until every game ends or ``--max-steps`` steps pass (still-running games
@@ -24,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import benchlib  # noqa: E402
 
-POLICIES = ("scripted", "random")
+POLICIES = ("scripted", "lookahead", "random")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -32,7 +38,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--games", type=int, default=500, help="games per policy (default 500)")
     p.add_argument("--seed", type=int, default=0, help="PRNGKey seed of the games")
     p.add_argument("--max-steps", type=int, default=1000, help="step cap per game (default 1000)")
-    p.add_argument("--policies", nargs="+", choices=POLICIES, default=list(POLICIES))
+    p.add_argument("--eval-seed", type=int, default=None,
+                   help="the first boards of the learning benchmark's games of this seed")
+    p.add_argument("--policies", nargs="+", choices=POLICIES, default=["scripted", "random"])
     p.add_argument("--quick", action="store_true", help="smoke run: 16 games, cap 100 steps")
     args = p.parse_args(argv)
     if args.quick:
@@ -56,7 +64,9 @@ def make_play():
     import jax
     import jax.numpy as jnp
 
-    from hackmatrix.application.scripted_policy import batched_scripted_action
+    from hackmatrix.application.scripted_policy import (
+        batched_lookahead_action, batched_scripted_action,
+    )
     from hackmatrix.domain import env
     from hackmatrix.domain.constants import NUM_STAGES
 
@@ -81,6 +91,8 @@ def make_play():
             mask = jax.vmap(env.valid_actions)(states)
             if policy == "scripted":
                 action = batched_scripted_action(states, jax.random.split(k_act, num_games))
+            elif policy == "lookahead":
+                action = batched_lookahead_action(states, jax.random.split(k_act, num_games))
             else:
                 action = uniform_valid_action(k_act, mask)
             ok = jnp.take_along_axis(mask, action[:, None], axis=-1)[:, 0]
@@ -117,22 +129,26 @@ def summarize(raw) -> dict[str, float]:
     return out
 
 
-def policy_step_cost(n: int = 256, repeats: int = 5) -> dict[str, float]:
-    """Compile time and per-call time of jit(batched_scripted_action) on n reset states."""
+def policy_step_cost(n: int = 256, repeats: int = 5, lookahead: bool = False) -> dict[str, float]:
+    """Compile time and per-call time of jit(batched_scripted_action) on n reset states
+    (``lookahead``: of batched_lookahead_action, keys prefixed ``lookahead_``)."""
     import jax
 
-    from hackmatrix.application.scripted_policy import batched_scripted_action
+    from hackmatrix.application.scripted_policy import (
+        batched_lookahead_action, batched_scripted_action,
+    )
     from hackmatrix.domain import env
 
     states, _ = jax.jit(jax.vmap(env.reset, in_axes=(0, None)))(
         jax.random.split(jax.random.PRNGKey(0), n), env.DEFAULT_PARAMS)
     keys = jax.random.split(jax.random.PRNGKey(1), n)
-    fn = jax.jit(batched_scripted_action)
+    fn = jax.jit(batched_lookahead_action if lookahead else batched_scripted_action)
     compile_s, _ = benchlib.timed(lambda: fn(states, keys).block_until_ready())
     times = [benchlib.timed(lambda: fn(states, keys).block_until_ready())[0] for _ in range(repeats)]
     per_call = benchlib.median(times)
-    return {"policy_compile_s": compile_s, "policy_batch": n,
-            "policy_us_per_state": per_call / n * 1e6}
+    prefix = "lookahead_" if lookahead else ""
+    return {f"{prefix}policy_compile_s": compile_s, f"{prefix}policy_batch": n,
+            f"{prefix}policy_us_per_state": per_call / n * 1e6}
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -144,6 +160,10 @@ def main(argv: list[str] | None = None) -> dict:
     benchlib.print_machine(machine)
     play = make_play()
     key = jax.random.PRNGKey(args.seed)
+    if args.eval_seed is not None:
+        from hackmatrix.application.evaluation import evaluation_key
+
+        key = evaluation_key(args.eval_seed)
     rows, metrics = [], {}
     for policy in args.policies:
         compile_s, compiled = benchlib.timed(
@@ -156,19 +176,28 @@ def main(argv: list[str] | None = None) -> dict:
         metrics.update({f"{policy}.{k}": v for k, v in stats.items()})
     cost = policy_step_cost()
     metrics.update(cost)
+    if "lookahead" in args.policies:
+        metrics.update(policy_step_cost(lookahead=True))
 
     headers = ["policy", "return", "stage", *[f">={s}" for s in range(2, 9)], "win", "length",
                "trunc", "invalid", "compile_s", "run_s"]
     table = [[r["policy"], r["mean_return"], r["mean_highest_stage"],
               *[r[f"reached_stage_{s}"] for s in range(2, 9)], r["win_rate"], r["mean_length"],
               r["truncated_frac"], r["invalid_actions"], r["compile_s"], r["run_s"]] for r in rows]
-    print(f"{args.games} games per policy, seed {args.seed}, cap {args.max_steps} steps")
+    games = f"seed {args.seed}" if args.eval_seed is None else f"eval seed {args.eval_seed}"
+    print(f"{args.games} games per policy, {games}, cap {args.max_steps} steps")
     print(benchlib.format_table(headers, table))
     print(f"scripted policy alone: compile {cost['policy_compile_s']:.1f} s (incl. first call), "
           f"{cost['policy_us_per_state']:.1f} us per state at batch {cost['policy_batch']}")
+    if "lookahead" in args.policies:
+        print(f"lookahead policy alone: compile {metrics['lookahead_policy_compile_s']:.1f} s, "
+              f"{metrics['lookahead_policy_us_per_state']:.1f} us per state at batch "
+              f"{metrics['lookahead_policy_batch']}")
     better = {k: ("higher" if k.split(".")[-1] in ("mean_return", "mean_highest_stage", "win_rate")
                   or "reached_stage" in k else "info") for k in metrics}
     better["policy_us_per_state"] = "lower"
+    if "lookahead" in args.policies:
+        better["lookahead_policy_us_per_state"] = "lower"
     return benchlib.emit_result("scripted_baseline", vars(args), machine, rows,
                                 {k: benchlib.clean(v) for k, v in metrics.items()}, better)
 

@@ -36,7 +36,7 @@ from hackmatrix.domain.undo import join_history, split_history
 
 __all__ = [
     "EnvParams", "EnvState", "Observation", "reset", "step", "valid_actions", "observe",
-    "flat_observation", "auto_reset", "batched_step", "batched_step_auto_reset",
+    "flat_observation", "auto_reset", "batched_step", "batched_step_auto_reset", "peek",
 ]
 
 DEFAULT_PARAMS = EnvParams()
@@ -231,6 +231,21 @@ def batched_step(
     )
     s = join_history(s, history)
     return s, jax.vmap(observe)(s), reward, done, breakdown
+
+
+def peek(
+    states: EnvState, actions: jax.Array, keys: jax.Array, params: EnvParams = DEFAULT_PARAMS
+) -> tuple[EnvState, jax.Array, jax.Array]:
+    """``batched_step`` for a planner looking one action ahead: (states, done, advance).
+
+    The same states as ``batched_step`` gives, except on the rows that reached the exit
+    (``advance``): their stage has advanced but the new board is not generated (it is
+    the one step part a one-action lookahead can skip), and no observation is made.
+    """
+    s, history, _, done, _, advance, _ = _step_phases(
+        *split_history(states), actions, keys, params
+    )
+    return join_history(s, history), done, advance
 
 
 def batched_step_auto_reset(

@@ -48,3 +48,23 @@ def test_generating_the_new_stage_eagerly_gives_the_same_step_as_deferring_it():
     assert entered.sum() >= 6 and np.asarray(d_done).sum() >= 1
     assert (np.asarray(d_states.turn) > np.asarray(states.turn)).sum() >= 3
 
+
+
+def test_peek_is_the_step_without_the_new_board_on_the_rows_that_reach_the_exit():
+    # env.peek (a planner's one-action lookahead) on the same batch and keys: every row
+    # that moved away (an enemy turn ran) is exactly batched_step's; the rows that stepped
+    # onto the exit are flagged, their stage advanced, their old board kept.
+    states, actions = _batch()
+    keys = jax.random.split(jax.random.PRNGKey(3), N)
+    stepped, _, _, s_done, _ = jax.jit(env.batched_step)(states, actions, keys)
+    peeked, p_done, advance = jax.jit(env.peek)(states, actions, keys)
+    away = np.asarray([i % 4 == 3 for i in range(N)])
+    won = np.asarray(states.stage) == 8
+    np.testing.assert_array_equal(np.asarray(advance), ~away & ~won)
+    np.testing.assert_array_equal(np.asarray(p_done), np.asarray(s_done))
+    for a, b in zip(jax.tree_util.tree_leaves(stepped), jax.tree_util.tree_leaves(peeked)):
+        np.testing.assert_array_equal(np.asarray(a)[away], np.asarray(b)[away])
+    np.testing.assert_array_equal(np.asarray(peeked.stage)[~away], np.asarray(stepped.stage)[~away])
+    np.testing.assert_array_equal(np.asarray(peeked.board.block_kind)[~away & ~won],
+                                  np.asarray(states.board.block_kind)[~away & ~won])
+    assert away.sum() == 4 and (~away & ~won).sum() == 11
