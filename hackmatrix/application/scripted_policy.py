@@ -43,7 +43,7 @@ action and one enemy turn sampled from a fixed key), clipped below at
 ``-lookahead_floor`` (-100: every next action lethal; a fifth of it when STEP or RESET
 can still be paid for). The one-turn model above never under-predicts this turn's
 damage; what kills the scripted policy is a turn after which every action is lethal,
-which the model does not see coming. About 10x the cost per state.
+which the model does not see coming. It costs 10-16x as much per state.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """Public API of the game, functional: ``reset``, ``step``, ``valid_actions``,
 ``observe`` / ``flat_observation``, ``auto_reset``, and for a batch (leading axis N)
 ``batched_step`` (``vmap(step)``'s results) and ``batched_step_auto_reset`` (the step
-and fresh games in one pass, what a training loop runs). Batch resets and masks are
+and fresh games in one pass, what a training loop runs) and ``peek`` (the step without
+the new stage's board, for planners looking one action ahead). Batch resets and masks are
 ``jax.vmap(reset, in_axes=(0, None))`` and ``jax.vmap(valid_actions)``; the gymnax
 ``Environment`` around these is ``hackmatrix.application.gymnax_env``.
 
