@@ -6,9 +6,9 @@ Usage:
   python benchmarks/scripted_baseline.py --policies scripted lookahead --eval-seed 20261206
 
 ``lookahead`` is the scripted policy judging each turn-ending action one simulated enemy
-turn on (``scripted_policy.batched_lookahead_action``). ``--eval-seed S`` draws the first
-boards as the learning benchmark's evaluation games of seed S do (``evaluation_key``;
-the later random draws differ).
+turn on (``scripted_policy.batched_lookahead_action``). ``--eval-seed S`` (instead of
+``--seed``) plays the games from the learning benchmark's key of evaluation seed S
+(``evaluation_key``): the scripted policy plays exactly the games of its row there.
 
 Both policies play ``--games`` games from the same ``vmap(env.reset)`` keys (so the same
 first boards) until every game ends or ``--max-steps`` steps pass (still-running games
@@ -36,15 +36,18 @@ POLICIES = ("scripted", "lookahead", "random")
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--games", type=int, default=500, help="games per policy (default 500)")
-    p.add_argument("--seed", type=int, default=0, help="PRNGKey seed of the games")
+    seeds = p.add_mutually_exclusive_group()
+    seeds.add_argument("--seed", type=int, default=0, help="PRNGKey seed of the games")
     p.add_argument("--max-steps", type=int, default=1000, help="step cap per game (default 1000)")
-    p.add_argument("--eval-seed", type=int, default=None,
+    seeds.add_argument("--eval-seed", type=int, default=None,
                    help="the first boards of the learning benchmark's games of this seed")
     p.add_argument("--policies", nargs="+", choices=POLICIES, default=["scripted", "random"])
     p.add_argument("--quick", action="store_true", help="smoke run: 16 games, cap 100 steps")
     args = p.parse_args(argv)
     if args.quick:
         args.games, args.max_steps = 16, 100
+    if args.eval_seed is not None:
+        args.seed = None  # not used: the RESULT line records only the seed that was
     return args
 
 
@@ -131,7 +134,7 @@ def summarize(raw) -> dict[str, float]:
 
 def policy_step_cost(n: int = 256, repeats: int = 5, lookahead: bool = False) -> dict[str, float]:
     """Compile time and per-call time of jit(batched_scripted_action) on n reset states
-    (``lookahead``: of batched_lookahead_action, keys prefixed ``lookahead_``)."""
+    (``lookahead``: of batched_lookahead_action, keys prefixed ``lookahead.``)."""
     import jax
 
     from hackmatrix.application.scripted_policy import (
@@ -146,7 +149,7 @@ def policy_step_cost(n: int = 256, repeats: int = 5, lookahead: bool = False) ->
     compile_s, _ = benchlib.timed(lambda: fn(states, keys).block_until_ready())
     times = [benchlib.timed(lambda: fn(states, keys).block_until_ready())[0] for _ in range(repeats)]
     per_call = benchlib.median(times)
-    prefix = "lookahead_" if lookahead else ""
+    prefix = "lookahead." if lookahead else ""
     return {f"{prefix}policy_compile_s": compile_s, f"{prefix}policy_batch": n,
             f"{prefix}policy_us_per_state": per_call / n * 1e6}
 
@@ -159,8 +162,9 @@ def main(argv: list[str] | None = None) -> dict:
     machine = benchlib.machine_info()
     benchlib.print_machine(machine)
     play = make_play()
-    key = jax.random.PRNGKey(args.seed)
-    if args.eval_seed is not None:
+    if args.eval_seed is None:
+        key = jax.random.PRNGKey(args.seed)
+    else:
         from hackmatrix.application.evaluation import evaluation_key
 
         key = evaluation_key(args.eval_seed)
@@ -190,14 +194,14 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"scripted policy alone: compile {cost['policy_compile_s']:.1f} s (incl. first call), "
           f"{cost['policy_us_per_state']:.1f} us per state at batch {cost['policy_batch']}")
     if "lookahead" in args.policies:
-        print(f"lookahead policy alone: compile {metrics['lookahead_policy_compile_s']:.1f} s, "
-              f"{metrics['lookahead_policy_us_per_state']:.1f} us per state at batch "
-              f"{metrics['lookahead_policy_batch']}")
+        print(f"lookahead policy alone: compile {metrics['lookahead.policy_compile_s']:.1f} s, "
+              f"{metrics['lookahead.policy_us_per_state']:.1f} us per state at batch "
+              f"{metrics['lookahead.policy_batch']}")
     better = {k: ("higher" if k.split(".")[-1] in ("mean_return", "mean_highest_stage", "win_rate")
                   or "reached_stage" in k else "info") for k in metrics}
     better["policy_us_per_state"] = "lower"
     if "lookahead" in args.policies:
-        better["lookahead_policy_us_per_state"] = "lower"
+        better["lookahead.policy_us_per_state"] = "lower"
     return benchlib.emit_result("scripted_baseline", vars(args), machine, rows,
                                 {k: benchlib.clean(v) for k, v in metrics.items()}, better)
 

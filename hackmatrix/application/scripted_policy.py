@@ -41,9 +41,10 @@ these scores and adds to each turn-ending action ``lookahead`` (0.3) x the best
 turn-ending score one turn on, in the state the engine itself reaches (``env.peek``: the
 action and one enemy turn sampled from a fixed key), clipped below at
 ``-lookahead_floor`` (-100: every next action lethal; a fifth of it when STEP or RESET
-can still be paid for). The one-turn model above never under-predicts this turn's
+is valid; a death in the simulated turn counts -100, the exit 0). The one-turn model
+above never under-predicts this turn's
 damage; what kills the scripted policy is a turn after which every action is lethal,
-which the model does not see coming. It costs 10-16x as much per state.
+which the model does not see coming. It costs 9-16x as much per state.
 """
 
 from __future__ import annotations
@@ -125,8 +126,8 @@ class Weights:
     score_reserve: float = 12.0  # energy SCORE leaves for STEP, RESET and ATK+
     # The lookahead policy only (``batched_lookahead_action``): its share of the next
     # turn's best turn-ending score, and the floor that score is clipped at (a trap whose
-    # every next action is lethal scores the floor; a fifth of it when STEP or RESET can
-    # still be paid for).
+    # every next action is lethal scores the floor; a fifth of it when STEP or RESET is
+    # valid there).
     lookahead: float = 0.3
     lookahead_floor: float = 100.0
     program_value: jax.Array = struct.field(default_factory=lambda: np.asarray(PROGRAM_VALUE, np.float32))
@@ -461,20 +462,19 @@ def batched_scripted_action(
 
 # --- The lookahead policy: the same scores, each turn-ending action judged one turn on ---
 
-_STEP = int(Action.STEP) - FIRST_PROGRAM_ACTION
-_RESET = int(Action.RESET) - FIRST_PROGRAM_ACTION
 LOOKAHEAD_KEY = 7  # PRNGKey of the simulated enemy turns: the choice is a function of the state
 
 
 def next_turn_value(state: EnvState, weights: Weights = DEFAULT_WEIGHTS) -> jax.Array:
     """() float32: the best turn-ending score at ``state`` (a player turn), clipped below
     at ``-lookahead_floor`` (every action lethal), or at a fifth of that when STEP or
-    RESET is owned and paid for (they would turn the lethal enemy turn away)."""
+    RESET is valid (either would turn the lethal enemy turn away). Reaching the exit
+    counts 0 here: the exit's own score (``W_EXIT``) is for choosing it, not a value."""
     scores, _, _ = _turn_model(state, weights)
-    best = jnp.max(jnp.where(env.valid_actions(state)[_TURN_ACTIONS], scores, -jnp.inf))
-    p = state.player
-    saved = (state.step_active | (state.owned[_STEP] & (p.energy >= _ENERGY[_STEP]))
-             | (state.owned[_RESET] & (p.energy >= _ENERGY[_RESET])))
+    valid = env.valid_actions(state)
+    scores = jnp.where(scores >= W_EXIT, 0.0, scores)
+    best = jnp.max(jnp.where(valid[_TURN_ACTIONS], scores, -jnp.inf))
+    saved = state.step_active | valid[Action.STEP] | valid[Action.RESET]
     floor = jnp.where(saved, 0.2, 1.0) * weights.lookahead_floor
     return jnp.maximum(best, -floor)
 
@@ -485,16 +485,18 @@ def batched_lookahead_scores(
     """((N, 28) float32 scores, -inf where invalid; (N, 28) the masks): the scripted
     scores, each turn-ending action's plus ``lookahead`` x ``next_turn_value`` of the
     state it leads to, played through the engine (``env.peek``: the action and one
-    sampled enemy turn, with its movement order and spawns). An action that reaches the
-    exit or ends the game gains nothing: the scores above already rate those."""
+    sampled enemy turn, with its movement order and spawns; every row draws the same
+    keys). A death in that turn counts ``-lookahead_floor``; reaching the exit or winning
+    counts 0 (the scores above already rate those)."""
     scores, mask = jax.vmap(lambda s: _plain_scores(s, weights))(states)
     n, k = scores.shape[0], _TURN_ACTIONS.shape[0]
     each = jax.tree_util.tree_map(lambda x: jnp.repeat(x, k, axis=0), states)
-    keys = jax.random.split(jax.random.PRNGKey(LOOKAHEAD_KEY), n * k)
+    keys = jnp.tile(jax.random.split(jax.random.PRNGKey(LOOKAHEAD_KEY), k), (n, 1))
     after, done, advance = env.peek(each, jnp.tile(jnp.asarray(_TURN_ACTIONS), n), keys)
     value = jax.vmap(next_turn_value, in_axes=(0, None))(after, weights)
-    value = jnp.where(done | advance, 0.0, value).reshape(n, k)
-    scores = scores.at[:, _TURN_ACTIONS].add(weights.lookahead * value)
+    died = after.player.hp <= 0
+    value = jnp.where(died, -weights.lookahead_floor, jnp.where(done | advance, 0.0, value))
+    scores = scores.at[:, _TURN_ACTIONS].add(weights.lookahead * value.reshape(n, k))
     return jnp.where(mask, scores, -jnp.inf), mask
 
 

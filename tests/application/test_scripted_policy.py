@@ -17,8 +17,8 @@ import numpy as np
 import pytest
 
 from hackmatrix.application.scripted_policy import (
-    DEFAULT_WEIGHTS, action_scores, batched_lookahead_action, batched_lookahead_scores,
-    batched_scripted_action, next_turn_value,
+    DEFAULT_WEIGHTS, LOOKAHEAD_KEY, action_scores, batched_lookahead_action,
+    batched_lookahead_scores, batched_scripted_action, next_turn_value,
 )
 from hackmatrix.domain import env
 from tests.domain.conftest import (
@@ -241,18 +241,26 @@ def test_next_turn_value_is_the_floor_in_a_trap_a_fifth_of_it_when_step_can_be_p
 
 
 def test_lookahead_adds_its_share_of_the_next_turn_to_turn_ending_actions_only():
-    # Player (0,2) at 1 HP, daemons two cells off on (0,4) and (2,2), nothing else; the
-    # programs' scores (none owned: -inf) are the scripted ones, the turn-ending ones move.
-    state = build(scen(0, 2, hp=1, enemies=[enemy("daemon", 0, 4), enemy("daemon", 2, 2)]))
+    # Player (0,2) at 2 HP, daemons two cells off on (0,4) and (2,2); ATK+ owned and paid
+    # for. Each valid turn-ending action gains 0.3 x next_turn_value of the state
+    # env.peek reaches with the lookahead's keys; the program's score stays the scripted one.
+    state = build(scen(0, 2, hp=2, credits=4, energy=4, owned=["ATK+"],
+                       enemies=[enemy("daemon", 0, 4), enemy("daemon", 2, 2)]))
     batch = jax.tree_util.tree_map(lambda x: x[None], state)
     scores, mask = jax.device_get(jax.jit(batched_lookahead_scores)(batch))
     plain = np.asarray(jax.device_get(jax.jit(action_scores)(state, jax.random.PRNGKey(0))))
-    assert np.all(np.isneginf(scores[0, 5:][~mask[0, 5:]]))
-    moved = mask[0, :4]
-    assert moved.sum() == 3  # down is off the board
-    gain = scores[0, :4][moved] - plain[:4][moved]
-    assert np.all(np.abs(gain) > 1e-2)  # every move's next turn is rated
-    assert np.all(gain >= -0.3 * 100.0 - 1e-3)
+    turn = [UP, DOWN, LEFT, RIGHT, SIPHON, ACTION["WAIT"]]
+    six = jax.tree_util.tree_map(lambda x: jnp.repeat(x[None], 6, axis=0), state)
+    keys = jax.random.split(jax.random.PRNGKey(LOOKAHEAD_KEY), 6)
+    after, _, _ = env.peek(six, jnp.asarray(turn), keys)
+    value = np.asarray(jax.vmap(next_turn_value)(after))
+    valid = mask[0, turn]
+    assert list(valid) == [True, False, True, True, False, False]  # down: off the board
+    np.testing.assert_allclose(scores[0, turn][valid] - plain[turn][valid],
+                               0.3 * value[valid], atol=2e-3)  # 1e-3: the plain tie noise
+    assert np.all(np.abs(value[valid]) > 0.1)  # every move's next turn is rated
+    atk = ACTION["ATK+"]
+    assert mask[0, atk] and abs(scores[0, atk] - plain[atk]) < 2e-3 and scores[0, atk] > 1e4
 
 
 LOOKAHEAD_GAMES, LOOKAHEAD_STEPS = 32, 120
