@@ -47,7 +47,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if args.quick:
         args.games, args.max_steps = 16, 100
     if args.eval_seed is not None:
-        args.seed = None  # not used: the RESULT line records only the seed that was
+        args.seed = None  # unused: the RESULT line records only the seed the games came from
     return args
 
 

@@ -36,15 +36,14 @@ How it plays (game-rules §3-§7):
 The weights are a pytree (``Weights``), so a tuning run can try other values without
 recompiling; ``DEFAULT_WEIGHTS`` are the tuned ones (``benchmarks/scripted_baseline.py``).
 
-**The lookahead policy** (``batched_lookahead_action``) keeps
-these scores and adds to each turn-ending action ``lookahead`` (0.3) x the best
-turn-ending score one turn on, in the state the engine itself reaches (``env.peek``: the
-action and one enemy turn sampled from a fixed key), clipped below at
-``-lookahead_floor`` (-100: every next action lethal; a fifth of it when STEP or RESET
-is valid; a death in the simulated turn counts -100, the exit 0). The one-turn model
-above never under-predicts this turn's
-damage; what kills the scripted policy is a turn after which every action is lethal,
-which the model does not see coming. It costs 9-16x as much per state.
+**The lookahead policy** (``batched_lookahead_action``) keeps these scores and adds to
+each turn-ending action ``lookahead`` (0.3) x the best turn-ending score one turn on, in
+the state the engine itself reaches (``env.peek``: the action and one enemy turn sampled
+from a fixed key), clipped below at ``-lookahead_floor`` (-100: every next action
+lethal; a fifth of it when STEP or RESET is valid; a death in the simulated turn counts
+-100, the exit 0). The one-turn model above never under-predicts this turn's damage;
+what kills the scripted policy is a turn after which every action is lethal, which the
+model does not see coming. It costs 9-16x as much per state.
 """
 
 from __future__ import annotations
@@ -384,7 +383,11 @@ def action_scores(
 ) -> jax.Array:
     """(28,) float32 scores; invalid actions are -inf. Noise below ``TIE`` from ``key``
     breaks ties."""
-    scores, mask = _plain_scores(state, weights)
+    return _break_ties(*_plain_scores(state, weights), key)
+
+
+def _break_ties(scores: jax.Array, mask: jax.Array, key: jax.Array) -> jax.Array:
+    """(28,) ``scores`` plus noise in [0, ``TIE``) from ``key``; -inf where ``mask`` is not."""
     noise = jax.random.uniform(key, (NUM_ACTIONS,), minval=0.0, maxval=TIE)
     return jnp.where(mask, scores + noise, -jnp.inf)
 
@@ -506,5 +509,4 @@ def batched_lookahead_action(
     """(N,) int32: the lookahead policy's action per state, always a valid one; ``keys``
     (N, key) break ties as in ``scripted_action``."""
     scores, mask = batched_lookahead_scores(states, weights)
-    noise = jax.vmap(lambda k: jax.random.uniform(k, (NUM_ACTIONS,), maxval=TIE))(keys)
-    return jnp.argmax(jnp.where(mask, scores + noise, -jnp.inf), axis=-1).astype(jnp.int32)
+    return jnp.argmax(jax.vmap(_break_ties)(scores, mask, keys), axis=-1).astype(jnp.int32)
