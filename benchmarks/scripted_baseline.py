@@ -180,7 +180,8 @@ def main(argv: list[str] | None = None) -> dict:
         metrics.update({f"{policy}.{k}": v for k, v in stats.items()})
     cost = policy_step_cost()
     metrics.update(cost)
-    if "lookahead" in args.policies:
+    with_lookahead = "lookahead" in args.policies
+    if with_lookahead:
         metrics.update(policy_step_cost(lookahead=True))
 
     headers = ["policy", "return", "stage", *[f">={s}" for s in range(2, 9)], "win", "length",
@@ -193,14 +194,14 @@ def main(argv: list[str] | None = None) -> dict:
     print(benchlib.format_table(headers, table))
     print(f"scripted policy alone: compile {cost['policy_compile_s']:.1f} s (incl. first call), "
           f"{cost['policy_us_per_state']:.1f} us per state at batch {cost['policy_batch']}")
-    if "lookahead" in args.policies:
+    if with_lookahead:
         print(f"lookahead policy alone: compile {metrics['lookahead.policy_compile_s']:.1f} s, "
               f"{metrics['lookahead.policy_us_per_state']:.1f} us per state at batch "
               f"{metrics['lookahead.policy_batch']}")
     better = {k: ("higher" if k.split(".")[-1] in ("mean_return", "mean_highest_stage", "win_rate")
                   or "reached_stage" in k else "info") for k in metrics}
     better["policy_us_per_state"] = "lower"
-    if "lookahead" in args.policies:
+    if with_lookahead:
         better["lookahead.policy_us_per_state"] = "lower"
     return benchlib.emit_result("scripted_baseline", vars(args), machine, rows,
                                 {k: benchlib.clean(v) for k, v in metrics.items()}, better)

@@ -49,7 +49,6 @@ def test_generating_the_new_stage_eagerly_gives_the_same_step_as_deferring_it():
     assert (np.asarray(d_states.turn) > np.asarray(states.turn)).sum() >= 3
 
 
-
 def test_peek_is_the_step_without_the_new_board_on_the_rows_that_reach_the_exit():
     # env.peek (a planner's one-action lookahead) on the same batch and keys: every row
     # that moved away (an enemy turn ran) is exactly batched_step's; the rows that stepped
