@@ -168,7 +168,7 @@ def main(argv: list[str] | None = None) -> dict:
         except (ValueError, OSError) as error:
             print(f"error: {error}", file=sys.stderr)
             raise SystemExit(2) from error
-        network = make_network(config.network, config.hidden_dim, config.num_layers)
+        network = make_network(config.network, config.hidden_dim, config.num_layers, config.separate_critic)
     play = make_play(network, args.games, args.max_steps, args.sampled)
     seconds, record = benchlib.timed(lambda: jax.device_get(play(params, jax.random.PRNGKey(args.seed))))
     actions, best, lost, stage, hidden, alive = (np.asarray(x) for x in record)

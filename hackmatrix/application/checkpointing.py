@@ -100,7 +100,7 @@ def policy_from_checkpoint(
     if not isinstance(values, Mapping):
         raise ValueError(f"checkpoint {origin!r} has no config in its metadata")
     config = TrainConfig.from_dict(saved_settings(values))
-    network = make_network(config.network, config.hidden_dim, config.num_layers)
+    network = make_network(config.network, config.hidden_dim, config.num_layers, config.separate_critic)
     template = init_params(network, jax.random.PRNGKey(0))
     params = restore_tree(template, runner_state_dict(payload, origin)["params"], "params", origin)
     return config, params

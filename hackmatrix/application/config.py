@@ -86,6 +86,7 @@ class TrainConfig:
     # The default learns from the scripted teacher first, then by PPO (docs/training.md:
     # what each choice gained); recipes/spec.yaml is the spec's exact configuration.
     network: str = "ego"  # NETWORKS: "mlp" is §5.2's network with Flax-default init
+    separate_critic: bool = False  # the value gets its own copy of the network (§5.2: shared)
     # Training features beyond §5.
     anneal_lr: bool = False  # learning rate linearly to 0 over the run's gradient steps
     ent_coef_final: Optional[float] = None  # entropy coef. linearly ent_coef -> this; None: constant

@@ -1,6 +1,8 @@
 """Actor-critic networks: the spec's MLP (observation-reward-metrics §5.2) and alternatives.
 
 ``make_network(name)`` builds one of ``NETWORKS``; "mlp" is the spec's network.
+``separate_critic`` gives the value its own copy of the network instead of sharing the
+actor's torso.
 """
 
 from __future__ import annotations
@@ -317,12 +319,35 @@ def ego_frame(obs: jax.Array) -> jax.Array:
     return jnp.einsum("bir,bjs,brsc->bijc", rows, cols, board)
 
 
+class SeparateCritic(nn.Module):
+    """Two copies of one network, sharing nothing: logits from ``actor``, value from ``critic``.
+
+    The shared torso serves two losses: the critic's gradient moves the features the actor
+    reads, and the teacher's cross-entropy moves the features the critic reads. Here each
+    copy learns from its own loss alone. Each copy keeps the head it does not use (the
+    actor copy's Dense(1), the critic copy's Dense(28)); nothing reads them, XLA drops
+    their compute, and they stay at their initial values (their gradient is 0).
+    """
+
+    actor: nn.Module
+    critic: nn.Module
+
+    def __call__(self, obs: jax.Array) -> tuple[jax.Array, jax.Array]:
+        """Args: obs (..., 1545) float32. Returns: logits (..., 28), value (...)."""
+        logits, _ = self.actor(obs)
+        _, value = self.critic(obs)
+        return logits, value
+
+
 NETWORKS = ("mlp", "mlp_ortho", "conv", "attention", "ego")
 """The names ``make_network`` accepts; "mlp" (the spec's network) is the default."""
 
 
-def make_network(name: str = "mlp", hidden_dim: int = 256, num_layers: int = 2) -> nn.Module:
+def make_network(name: str = "mlp", hidden_dim: int = 256, num_layers: int = 2,
+                 separate_critic: bool = False) -> nn.Module:
     """The network called ``name`` with a ``num_layers`` x Dense(``hidden_dim``) torso.
+
+    ``separate_critic``: ``SeparateCritic`` over two copies of that network.
 
     "mlp": ActorCritic, the spec's network (§5.2), Flax default init.
     "mlp_ortho": the same layers with orthogonal (PPO) init.
@@ -332,6 +357,9 @@ def make_network(name: str = "mlp", hidden_dim: int = 256, num_layers: int = 2) 
     player and a program token, then the torso.
     Every network maps obs (..., 1545) float32 to logits (..., 28) and value (...).
     """
+    if separate_critic:
+        return SeparateCritic(actor=make_network(name, hidden_dim, num_layers),
+                              critic=make_network(name, hidden_dim, num_layers))
     if name == "mlp":
         return ActorCritic(hidden_dim=hidden_dim, num_layers=num_layers)
     if name == "mlp_ortho":

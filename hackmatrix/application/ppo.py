@@ -87,7 +87,7 @@ class RunnerState:
 
 def make_network(config: TrainConfig) -> nn.Module:
     """The actor-critic ``config.network`` names (``network.NETWORKS``)."""
-    return build_network(config.network, config.hidden_dim, config.num_layers)
+    return build_network(config.network, config.hidden_dim, config.num_layers, config.separate_critic)
 
 
 def total_gradient_steps(config: TrainConfig) -> int:

@@ -440,7 +440,7 @@ def evaluation_replay(cfg: TrainConfig, env: Any, params: Any, step: int) -> str
     from hackmatrix.application.network import make_network
     from hackmatrix.application.replay import evaluation_game
 
-    network = make_network(cfg.network, cfg.hidden_dim, cfg.num_layers)
+    network = make_network(cfg.network, cfg.hidden_dim, cfg.num_layers, cfg.separate_critic)
     frames = evaluation_game(network, jax.device_get(params), env, cfg.eval_seed,
                              cfg.eval_episodes, EVAL_MAX_STEPS)
     total = sum(frame.reward or 0.0 for frame in frames)

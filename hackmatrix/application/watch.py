@@ -65,7 +65,7 @@ def episode(
 ) -> Iterator[tuple[Any, Move | None]]:
     """The states of one episode: ``(start, None)``, then ``(state, move)`` per step."""
     env = make_env(config)
-    network = make_network(config.network, config.hidden_dim, config.num_layers)
+    network = make_network(config.network, config.hidden_dim, config.num_layers, config.separate_critic)
     key = jax.random.PRNGKey(seed)
     key, k_reset = jax.random.split(key)
     state = _reset(k_reset, env) if start is None else start

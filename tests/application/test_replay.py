@@ -39,7 +39,7 @@ def test_a_frame_holds_the_board_and_stats_watch_draws_and_the_move():
 def game():
     cfg = TrainConfig(hidden_dim=32)
     env = make_env(cfg)
-    network = make_network(cfg.network, cfg.hidden_dim, cfg.num_layers)
+    network = make_network(cfg.network, cfg.hidden_dim, cfg.num_layers, cfg.separate_critic)
     params = jax.device_get(init_params(network, jax.random.PRNGKey(1)))
     raw = run_episodes(params, cfg, GAMES, MODE_GREEDY, SEED, CAP, env)
     return raw, evaluation_game(network, params, env, SEED, GAMES, CAP)
