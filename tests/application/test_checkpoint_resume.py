@@ -199,3 +199,23 @@ def test_a_checkpoint_saved_before_the_network_setting_loads_as_the_mlp_it_was()
     with pytest.raises(ValueError, match="does not match this network/config"):
         policy_from_checkpoint({"runner": {"params": mlp}},
                                {"config": {**saved, "network": "ego"}}, "old")
+
+
+def test_a_separate_critic_checkpoint_loads_with_both_copies_and_not_as_a_shared_net():
+    from hackmatrix.application.checkpointing import policy_from_checkpoint
+    from hackmatrix.application.network import count_params, init_params, make_network
+
+    split = init_params(make_network("ego", 16, 1, separate_critic=True), jax.random.PRNGKey(3))
+    saved = TrainConfig(network="ego", hidden_dim=16, num_layers=1, separate_critic=True).to_dict()
+    config, params = policy_from_checkpoint({"runner": {"params": split}}, {"config": saved}, "split")
+    assert config.separate_critic is True and _same_tree(params, split)
+    # Each copy: cell_embed 43*16+16, torso (121*16+33)*16+16, actor 16*28+28, critic 17.
+    assert count_params(params) == 2 * (704 + 31_520 + 476 + 17) == 65_434
+    with pytest.raises(ValueError, match="does not match this network/config"):
+        policy_from_checkpoint({"runner": {"params": split}},
+                               {"config": {**saved, "separate_critic": False}}, "split")
+    # A checkpoint from before the setting holds one shared net, and loads as one.
+    shared = init_params(make_network("ego", 16, 1), jax.random.PRNGKey(3))
+    before = {k: v for k, v in saved.items() if k != "separate_critic"}
+    config, params = policy_from_checkpoint({"runner": {"params": shared}}, {"config": before}, "old")
+    assert config.separate_critic is False and _same_tree(params, shared)

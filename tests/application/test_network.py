@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from hackmatrix.application.network import (
-    NETWORKS, ActorCritic, Conv3x3, count_params, ego_frame, init_params, make_network,
-    split_observation,
+    NETWORKS, ActorCritic, Conv3x3, SeparateCritic, count_params, ego_frame, init_params,
+    make_network, split_observation,
 )
 from hackmatrix.domain.constants import NUM_ACTIONS, OBS_FLAT_SIZE
 from hackmatrix.domain.observation import decode_observation
@@ -292,3 +292,63 @@ def test_gradients_are_finite_and_reach_every_parameter(nets, name):
     for path, g in jax.tree_util.tree_leaves_with_path(grads):
         assert np.all(np.isfinite(g)), path
         assert float(jnp.max(jnp.abs(g))) > 0.0, path
+
+
+# ---- separate_critic: the value on its own copy of the network ----------------------
+
+
+@pytest.fixture(scope="module")
+def split():
+    """SeparateCritic over two `ego` networks, params from PRNGKey(0)."""
+    net = make_network("ego", separate_critic=True)
+    return net, init_params(net, jax.random.PRNGKey(0))
+
+
+def test_separate_critic_is_two_copies_of_the_network(split):
+    net, params = split
+    assert net == SeparateCritic(actor=make_network("ego"), critic=make_network("ego"))
+    assert set(params["params"]) == {"actor", "critic"}
+    one = jax.tree_util.tree_map(jnp.shape, init_params(make_network("ego"), jax.random.PRNGKey(0)))
+    for copy in ("actor", "critic"):
+        assert jax.tree_util.tree_map(jnp.shape, {"params": params["params"][copy]}) == one
+    # 2 x ego's 578,269; each copy's unused head (critic 257, actor 7,196) is counted.
+    assert count_params(params) == 2 * PARAM_COUNTS["ego"] == 1_156_538
+
+
+def test_separate_critic_shapes_for_batched_unbatched_and_nested_inputs(split):
+    net, params = split
+    for lead in [(5,), (), (2, 3)]:
+        logits, value = net.apply(params, random_obs(jax.random.PRNGKey(len(lead)), lead))
+        assert logits.shape == lead + (NUM_ACTIONS,) and value.shape == lead
+
+
+def test_separate_critic_takes_logits_from_the_actor_copy_and_value_from_the_critic(split):
+    net, params = split
+    obs = random_obs(jax.random.PRNGKey(4), (6,))
+    logits, value = net.apply(params, obs)
+    alone = make_network("ego")
+    np.testing.assert_array_equal(logits, alone.apply({"params": params["params"]["actor"]}, obs)[0])
+    np.testing.assert_array_equal(value, alone.apply({"params": params["params"]["critic"]}, obs)[1])
+
+
+def test_separate_critic_losses_reach_only_their_own_copy(split):
+    """The value loss leaves the actor's copy untouched and the policy loss the critic's;
+    the shared `ego` net's value loss reaches its torso."""
+    net, params = split
+    obs = random_obs(jax.random.PRNGKey(9), (8,))
+
+    def policy_loss(p):
+        return jnp.mean(jax.nn.log_softmax(net.apply(p, obs)[0])[:, 0])
+
+    def value_loss(p):
+        return jnp.mean(net.apply(p, obs)[1] ** 2)
+
+    def largest(tree):
+        return max(float(jnp.max(jnp.abs(g))) for g in jax.tree_util.tree_leaves(tree))
+
+    g_pi, g_v = jax.grad(policy_loss)(params)["params"], jax.grad(value_loss)(params)["params"]
+    assert largest(g_pi["critic"]) == 0.0 and largest(g_v["actor"]) == 0.0
+    assert largest(g_pi["actor"]["torso_0"]) > 0.0 and largest(g_v["critic"]["torso_0"]) > 0.0
+    shared, shared_params = make_network("ego"), init_params(make_network("ego"), jax.random.PRNGKey(0))
+    g_shared = jax.grad(lambda p: jnp.mean(shared.apply(p, obs)[1] ** 2))(shared_params)
+    assert largest(g_shared["params"]["torso_0"]) > 0.0
