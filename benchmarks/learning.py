@@ -254,7 +254,8 @@ def main(argv: list[str] | None = None) -> int:
     machine = benchlib.machine_info()
     benchlib.print_machine(machine)
     print(f"recipe {args.recipe}: {cfg.num_envs} envs x {cfg.num_steps} steps, "
-          f"{cfg.effective_total_timesteps:,} env steps, network {cfg.network}; seeds "
+          f"{cfg.effective_total_timesteps:,} env steps, network {cfg.network}"
+          f"{' (separate critic)' if cfg.separate_critic else ''}; seeds "
           f"{args.seeds}; {args.eval_episodes} evaluation games (seed {args.eval_seed})",
           flush=True)
 

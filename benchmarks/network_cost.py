@@ -48,13 +48,16 @@ VARIANTS = {
     # a conventional transformer block: width 32, 4 heads, block MLP 2x
     "attention32": ("AttentionActorCritic", {"embed_dim": 32, "heads": 4, "mlp_ratio": 2}),
 }
+# Any registered name + this suffix: that network with `separate_critic` (a second
+# instance of it for the value).
+SEPARATE = "_separate_critic"
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--networks", nargs="+", default=None,
                    help="network names (default: every name of NETWORKS); variants: "
-                        + ", ".join(VARIANTS))
+                        + ", ".join(VARIANTS) + f"; and any name + {SEPARATE}")
     p.add_argument("--hidden-dim", type=int, default=256)
     p.add_argument("--num-layers", type=int, default=2)
     p.add_argument("--forward-batch", type=int, default=256, help="rows of the forward batch")
@@ -81,6 +84,9 @@ def build(name: str, hidden_dim: int, num_layers: int):
     if name in VARIANTS:
         cls, fields = VARIANTS[name]
         return getattr(net, cls)(hidden_dim=hidden_dim, num_layers=num_layers, **fields)
+    if name.endswith(SEPARATE):
+        return net.make_network(name.removesuffix(SEPARATE), hidden_dim=hidden_dim,
+                                num_layers=num_layers, separate_critic=True)
     return net.make_network(name, hidden_dim=hidden_dim, num_layers=num_layers)
 
 
@@ -214,7 +220,7 @@ def main(argv: list[str] | None = None) -> dict:
     machine = benchlib.machine_info()
     benchlib.print_machine(machine)
     names = args.networks or list(NETWORKS)
-    unknown = [n for n in names if n not in NETWORKS and n not in VARIANTS]
+    unknown = [n for n in names if n.removesuffix(SEPARATE) not in NETWORKS and n not in VARIANTS]
     if unknown:
         raise SystemExit(f"unknown network(s): {', '.join(unknown)}")
     if "mlp" not in names:

@@ -61,7 +61,7 @@ def restore_tree(template: Any, state: Any, what: str, origin: str) -> Any:
             raise ValueError(
                 f"checkpoint {origin!r}: {what}{path} has shape {got.shape}, but this "
                 f"network/config needs {want_shape} (incompatible network shape: check "
-                "hidden_dim and num_layers)"
+                "network, separate_critic, hidden_dim and num_layers)"
             )
         # Templates may be shape-only (jax.ShapeDtypeStruct, from jax.eval_shape).
         want_dtype = np.dtype(want.dtype) if hasattr(want, "dtype") else np.asarray(want).dtype

@@ -36,7 +36,7 @@ SPEC_TRAINING: dict[str, Any] = {"network": "mlp", "normalize_returns": False,
 # History, not the spec: these stay fixed whatever SPEC_TRAINING becomes.
 BEFORE_THE_FIELD: dict[str, Any] = {"network": "mlp", "normalize_returns": False,
                                     "teacher": "none", "imitation_fraction": 0.0,
-                                    "teacher_temperature": None}
+                                    "teacher_temperature": None, "separate_critic": False}
 
 REFERENCE_BATCH = 256 * 128  # R of §5.5
 DEFAULT_MINIBATCHES = 4

@@ -320,7 +320,8 @@ def ego_frame(obs: jax.Array) -> jax.Array:
 
 
 class SeparateCritic(nn.Module):
-    """Two copies of one network, sharing nothing: logits from ``actor``, value from ``critic``.
+    """Two instances of one network (own keys), sharing nothing: logits from ``actor``,
+    value from ``critic``.
 
     The shared torso serves two losses: the critic's gradient moves the features the actor
     reads, and the teacher's cross-entropy moves the features the critic reads. Here each

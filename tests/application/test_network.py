@@ -347,7 +347,9 @@ def test_separate_critic_losses_reach_only_their_own_copy(split):
         return max(float(jnp.max(jnp.abs(g))) for g in jax.tree_util.tree_leaves(tree))
 
     g_pi, g_v = jax.grad(policy_loss)(params)["params"], jax.grad(value_loss)(params)["params"]
+    # The copies' own heads are also called actor and critic: name their torsos too.
     assert largest(g_pi["critic"]) == 0.0 and largest(g_v["actor"]) == 0.0
+    assert largest(g_pi["critic"]["torso_0"]) == 0.0 and largest(g_v["actor"]["torso_0"]) == 0.0
     assert largest(g_pi["actor"]["torso_0"]) > 0.0 and largest(g_v["critic"]["torso_0"]) > 0.0
     shared, shared_params = make_network("ego"), init_params(make_network("ego"), jax.random.PRNGKey(0))
     g_shared = jax.grad(lambda p: jnp.mean(shared.apply(p, obs)[1] ** 2))(shared_params)
