@@ -148,7 +148,7 @@ def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
     import jax
 
-    from hackmatrix.application.network import init_params, make_network
+    from hackmatrix.application.network import init_params, make_network, network_for
 
     benchlib.setup_jax()
     machine = benchlib.machine_info()
@@ -168,7 +168,7 @@ def main(argv: list[str] | None = None) -> dict:
         except (ValueError, OSError) as error:
             print(f"error: {error}", file=sys.stderr)
             raise SystemExit(2) from error
-        network = make_network(config.network, config.hidden_dim, config.num_layers, config.separate_critic)
+        network = network_for(config)
     play = make_play(network, args.games, args.max_steps, args.sampled)
     seconds, record = benchlib.timed(lambda: jax.device_get(play(params, jax.random.PRNGKey(args.seed))))
     actions, best, lost, stage, hidden, alive = (np.asarray(x) for x in record)

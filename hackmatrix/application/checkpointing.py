@@ -94,13 +94,13 @@ def policy_from_checkpoint(
 ) -> tuple[Any, Any]:
     """(TrainConfig, params) of a loaded checkpoint, params checked against the config's shape."""
     from hackmatrix.application.config import TrainConfig, saved_settings
-    from hackmatrix.application.network import init_params, make_network
+    from hackmatrix.application.network import init_params, network_for
 
     values = metadata.get("resolved_config") or metadata.get("config")
     if not isinstance(values, Mapping):
         raise ValueError(f"checkpoint {origin!r} has no config in its metadata")
     config = TrainConfig.from_dict(saved_settings(values))
-    network = make_network(config.network, config.hidden_dim, config.num_layers, config.separate_critic)
+    network = network_for(config)
     template = init_params(network, jax.random.PRNGKey(0))
     params = restore_tree(template, runner_state_dict(payload, origin)["params"], "params", origin)
     return config, params

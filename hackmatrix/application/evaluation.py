@@ -30,7 +30,7 @@ import numpy as np
 
 from hackmatrix.application import distribution
 from hackmatrix.application.config import TrainConfig
-from hackmatrix.application.network import init_params, make_network
+from hackmatrix.application.network import init_params, network_for
 from hackmatrix.application.scripted_policy import batched_scripted_action
 from hackmatrix.application.ppo import make_env
 from hackmatrix.domain.constants import (
@@ -213,7 +213,7 @@ def run_episodes(
     if mode not in MODE_NAMES:
         raise ValueError(f"mode must be one of {sorted(MODE_NAMES)}, got {mode!r}")
     env = make_env(config) if env is None else env
-    network = make_network(config.network, config.hidden_dim, config.num_layers, config.separate_critic)
+    network = network_for(config)
     if params is None:  # the baselines ignore the network
         params = init_params(network, jax.random.PRNGKey(0))
     raw = _run_episodes(env, network, params, evaluation_key(seed), jnp.int32(mode),

@@ -1,11 +1,14 @@
 """Actor-critic networks: the spec's MLP (observation-reward-metrics §5.2) and alternatives.
 
-``make_network(name)`` builds one of ``NETWORKS``; "mlp" is the spec's network.
+``make_network(name)`` builds one of ``NETWORKS``; "mlp" is the spec's network;
+``network_for(config)`` builds the one a training config names.
 ``separate_critic`` gives the value its own copy of the network instead of sharing the
 actor's torso.
 """
 
 from __future__ import annotations
+
+from typing import Protocol
 
 import flax.linen as nn
 import jax
@@ -372,3 +375,22 @@ def make_network(name: str = "mlp", hidden_dim: int = 256, num_layers: int = 2,
     if name == "ego":
         return EgoActorCritic(hidden_dim=hidden_dim, num_layers=num_layers)
     raise ValueError(f"unknown network {name!r}; expected one of {', '.join(NETWORKS)}")
+
+
+class NetworkSettings(Protocol):
+    """The settings of a config (``TrainConfig``) that decide its network."""
+
+    @property
+    def network(self) -> str: ...
+    @property
+    def hidden_dim(self) -> int: ...
+    @property
+    def num_layers(self) -> int: ...
+    @property
+    def separate_critic(self) -> bool: ...
+
+
+def network_for(settings: NetworkSettings) -> nn.Module:
+    """The network ``settings`` describe: the one place a config becomes a network."""
+    return make_network(settings.network, settings.hidden_dim, settings.num_layers,
+                        settings.separate_critic)

@@ -23,7 +23,7 @@ from hackmatrix.application import distribution, sharding
 from hackmatrix.application.config import TrainConfig
 from hackmatrix.application.metrics import rollout_metrics
 from hackmatrix.application.network import init_params
-from hackmatrix.application.network import make_network as build_network
+from hackmatrix.application.network import network_for
 from hackmatrix.application.scripted_policy import (
     batched_best_actions,
     batched_best_and_soft_labels,
@@ -87,7 +87,7 @@ class RunnerState:
 
 def make_network(config: TrainConfig) -> nn.Module:
     """The actor-critic ``config.network`` names (``network.NETWORKS``)."""
-    return build_network(config.network, config.hidden_dim, config.num_layers, config.separate_critic)
+    return network_for(config)
 
 
 def total_gradient_steps(config: TrainConfig) -> int:

@@ -437,10 +437,10 @@ def evaluation_replay(cfg: TrainConfig, env: Any, params: Any, step: int) -> str
     game played on the host, a few milliseconds per step once compiled."""
     # Imported here: only runs with evaluations need them.
     from hackmatrix.application.html_replay import render_html
-    from hackmatrix.application.network import make_network
+    from hackmatrix.application.network import network_for
     from hackmatrix.application.replay import evaluation_game
 
-    network = make_network(cfg.network, cfg.hidden_dim, cfg.num_layers, cfg.separate_critic)
+    network = network_for(cfg)
     frames = evaluation_game(network, jax.device_get(params), env, cfg.eval_seed,
                              cfg.eval_episodes, EVAL_MAX_STEPS)
     total = sum(frame.reward or 0.0 for frame in frames)

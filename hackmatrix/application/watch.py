@@ -33,7 +33,7 @@ from hackmatrix.application.errors import (
 )
 from hackmatrix.application.evaluation import end_name
 from hackmatrix.application.html_replay import ReplayStep, render_html, write_html
-from hackmatrix.application.network import make_network
+from hackmatrix.application.network import network_for
 from hackmatrix.application.ppo import make_env
 from hackmatrix.application.render import render_frame
 from hackmatrix.application.replay import Move, moves, replay_step
@@ -65,7 +65,7 @@ def episode(
 ) -> Iterator[tuple[Any, Move | None]]:
     """The states of one episode: ``(start, None)``, then ``(state, move)`` per step."""
     env = make_env(config)
-    network = make_network(config.network, config.hidden_dim, config.num_layers, config.separate_critic)
+    network = network_for(config)
     key = jax.random.PRNGKey(seed)
     key, k_reset = jax.random.split(key)
     state = _reset(k_reset, env) if start is None else start

@@ -354,3 +354,13 @@ def test_separate_critic_losses_reach_only_their_own_copy(split):
     shared, shared_params = make_network("ego"), init_params(make_network("ego"), jax.random.PRNGKey(0))
     g_shared = jax.grad(lambda p: jnp.mean(shared.apply(p, obs)[1] ** 2))(shared_params)
     assert largest(g_shared["params"]["torso_0"]) > 0.0
+
+
+def test_network_for_builds_what_a_config_names():
+    from hackmatrix.application.config import TrainConfig
+    from hackmatrix.application.network import network_for
+
+    assert network_for(TrainConfig()) == make_network("ego", 256, 2)
+    assert network_for(TrainConfig(network="mlp", hidden_dim=32, num_layers=3)) == ActorCritic(32, 3)
+    split = network_for(TrainConfig(network="conv", hidden_dim=32, num_layers=1, separate_critic=True))
+    assert split == SeparateCritic(actor=make_network("conv", 32, 1), critic=make_network("conv", 32, 1))

@@ -11,7 +11,7 @@ import pytest
 
 from hackmatrix.application.config import TrainConfig
 from hackmatrix.application.evaluation import MODE_GREEDY, run_episodes
-from hackmatrix.application.network import init_params, make_network
+from hackmatrix.application.network import init_params, network_for
 from hackmatrix.application.ppo import make_env
 from hackmatrix.application.render import render_board, render_stats
 from hackmatrix.application.replay import Move, evaluation_game, replay_step
@@ -39,7 +39,7 @@ def test_a_frame_holds_the_board_and_stats_watch_draws_and_the_move():
 def game():
     cfg = TrainConfig(hidden_dim=32)
     env = make_env(cfg)
-    network = make_network(cfg.network, cfg.hidden_dim, cfg.num_layers, cfg.separate_critic)
+    network = network_for(cfg)
     params = jax.device_get(init_params(network, jax.random.PRNGKey(1)))
     raw = run_episodes(params, cfg, GAMES, MODE_GREEDY, SEED, CAP, env)
     return raw, evaluation_game(network, params, env, SEED, GAMES, CAP)
