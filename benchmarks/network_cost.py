@@ -20,7 +20,7 @@ For each network (the names of ``NETWORKS`` plus the variants in ``VARIANTS``):
   a loop than outside one, which a single jitted call would not show;
 * **train** (``--train``): the application's PPO chunk (``ppo.make_train_chunk``, one
   update of ``--train-envs`` x ``--train-steps`` steps) with the network swapped in by
-  patching ``ppo.make_network`` in this process only: env steps/s.
+  patching ``ppo.network_for`` in this process only: env steps/s.
 
 Times are medians of ``--repeats`` (``--train-repeats``) calls after a warm-up, the
 networks' calls interleaved round by round so that a change of load on a shared
@@ -169,7 +169,7 @@ def prepare(name: str, args: argparse.Namespace) -> dict:
 
 
 def prepare_train(name: str, args: argparse.Namespace) -> dict:
-    """The PPO chunk (one update) with ``name`` patched into ppo.make_network, compiled."""
+    """The PPO chunk (one update) with ``name`` patched into ppo.network_for, compiled."""
     import jax.numpy as jnp
     from hackmatrix.application import ppo
     from hackmatrix.application.config import SPEC_TRAINING, TrainConfig
@@ -177,8 +177,8 @@ def prepare_train(name: str, args: argparse.Namespace) -> dict:
     # PPO alone (no teacher): the cost of the network, nothing else.
     cfg = TrainConfig(num_envs=args.train_envs, num_steps=args.train_steps, log_interval=1,
                       hidden_dim=args.hidden_dim, num_layers=args.num_layers, **SPEC_TRAINING)
-    original = ppo.make_network
-    ppo.make_network = lambda config: build(name, config.hidden_dim, config.num_layers)
+    original = ppo.network_for
+    ppo.network_for = lambda config: build(name, config.hidden_dim, config.num_layers)
     try:
         env = ppo.make_env(cfg)
         runner = ppo.init_runner_state(cfg, env)
@@ -186,7 +186,7 @@ def prepare_train(name: str, args: argparse.Namespace) -> dict:
         chunk = ppo.make_train_chunk(cfg, env=env, runner_template=runner)
         compile_s, compiled = benchlib.timed(lambda: chunk.lower(runner, n).compile())
     finally:
-        ppo.make_network = original
+        ppo.network_for = original
     state = {"runner": runner}
 
     def call():

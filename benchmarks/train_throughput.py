@@ -151,15 +151,15 @@ def network_only_program(cfg, name: str) -> Program:
     import jax.numpy as jnp
     import optax
     from hackmatrix.application import distribution
-    from hackmatrix.application.network import init_params
-    from hackmatrix.application.ppo import (Minibatch, compute_gae, make_network, make_optimizer,
+    from hackmatrix.application.network import init_params, network_for
+    from hackmatrix.application.ppo import (Minibatch, compute_gae, make_optimizer,
                                             ppo_loss)
     from hackmatrix.domain.constants import NUM_ACTIONS, OBS_FLAT_SIZE
     from hackmatrix.domain.observation import decode_observation
 
     n_envs, n_steps, batch = cfg.num_envs, cfg.num_steps, cfg.batch_size
     n_mb, epochs, mb_size = cfg.resolved_num_minibatches, cfg.resolved_update_epochs, cfg.minibatch_size
-    network, optimizer = make_network(cfg), make_optimizer(cfg)
+    network, optimizer = network_for(cfg), make_optimizer(cfg)
 
     @jax.jit
     def make_data(key):

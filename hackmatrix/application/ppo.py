@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
-import flax.linen as nn
 import optax
 from flax import struct
 
@@ -83,11 +82,6 @@ class RunnerState:
     return_stats: ReturnStats  # running statistics of discounted_return
     update: jax.Array  # () int32, PPO updates done (drives the schedules)
     key: jax.Array  # PRNG key
-
-
-def make_network(config: TrainConfig) -> nn.Module:
-    """The actor-critic ``config.network`` names (``network.NETWORKS``)."""
-    return network_for(config)
 
 
 def total_gradient_steps(config: TrainConfig) -> int:
@@ -218,7 +212,7 @@ def init_runner_state(
     if key is None:
         key = jax.random.PRNGKey(config.seed)
     key, k_params, k_reset = jax.random.split(key, 3)
-    network = make_network(config)
+    network = network_for(config)
     params = init_params(network, k_params)
     opt_state = make_optimizer(config).init(params)
     obs, env_state = _batched_reset(env)(jax.random.split(k_reset, config.num_envs))
@@ -381,7 +375,7 @@ def make_update_step(
     update_epochs = config.resolved_update_epochs
     minibatch_size = config.minibatch_size
     track_breakdown = config.track_breakdown
-    network = make_network(config)
+    network = network_for(config)
     optimizer = make_optimizer(config)
     # The rollout keeps observations as int8 codes (a quarter of the bytes to store and
     # shuffle); the network always sees them decoded, exactly the float observations.
