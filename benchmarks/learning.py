@@ -170,8 +170,13 @@ def _print_point(seed: int, point: dict[str, Any]) -> None:
     figures = [("", point["greedy"])] + ([("dev ", point["dev_greedy"])]
                                          if "dev_greedy" in point else [])
     print(f"seed {seed} at {point['env_steps']:,} steps: " + "; ".join(
-        f"{name}greedy stage {g['mean_highest_stage']:.2f}, win rate {g['win_rate']:.3f}"
+        f"{name}greedy stage {g['mean_highest_stage']:.2f}, win rate {_win_rate(g)}"
         for name, g in figures), flush=True)
+
+
+def _win_rate(g: dict[str, float]) -> str:
+    """The win rate with its 95 % interval (Wilson, ``evaluation.win_rate_interval``)."""
+    return f"{g['win_rate']:.3f} (95 % interval {g['win_rate_low']:.3f}-{g['win_rate_high']:.3f})"
 
 
 def mean_std(values: list[float]) -> tuple[float, float]:
@@ -271,7 +276,7 @@ def main(argv: list[str] | None = None) -> int:
         g = run["final"]["greedy"]
         print(f"seed {seed}: {run['env_steps']:,} steps in {run['wall_seconds']:.0f} s "
               f"({run['train_steps_per_second']:,.0f} steps/s training): greedy mean highest "
-              f"stage {g['mean_highest_stage']:.2f}, win rate {g['win_rate']:.3f}; "
+              f"stage {g['mean_highest_stage']:.2f}, win rate {_win_rate(g)}; "
               f"checkpoint {run['checkpoint']}", flush=True)
         runs.append(run)
 

@@ -48,6 +48,8 @@ ROWS = (
     ("mean highest stage", "mean_highest_stage"),
     *((f"reached stage {k}", f"reach_stage_{k}") for k in range(2, NUM_STAGES + 1)),
     ("win rate", "win_rate"),
+    ("win rate: 95 % interval, low (Wilson)", "win_rate_low"),
+    ("win rate: 95 % interval, high", "win_rate_high"),
     ("truncated (hit --max-steps)", "truncated_frac"),
     *((f"ended: {name.replace('_', ' ')}", f"ends/{name}") for name in END_NAMES[1:]),
     ("ended: death with siphon-spawned enemy", "ends/siphon_caused"),

@@ -42,7 +42,7 @@ def test_evaluate_prints_the_comparison_table(evaluated, checkpoint):
     assert code == 0
     assert text.startswith(f"{checkpoint} (update 5, 640 env steps): 6 episodes, seed 3\n")
     for label in ("mean return", "std return", "mean episode length", "highest stage reached",
-                  "win rate", "policy (greedy)", "random valid", "move fraction",
+                  "win rate", "win rate: 95 % interval, low (Wilson)", "policy (greedy)", "random valid", "move fraction",
                   "siphon fraction", "program fraction"):
         assert label in text, label
     for key in REWARD_KEYS:
@@ -54,9 +54,11 @@ def test_evaluate_json_has_every_figure_for_the_policy_and_both_baselines(evalua
     assert (results["episodes"], results["seed"], results["policy_mode"]) == (6, 3, "greedy")
     for side in ("policy", "scripted", "random"):
         stats = results[side]
-        # 8 summary figures, reach stage 2..8, 15 components, 3 action shares, siphons per
-        # game, 7 ways a game ends + siphon-caused deaths, 23 programs' uses per game.
-        assert len(stats) == 8 + 7 + 15 + 3 + 1 + 7 + 1 + 23
+        # 8 summary figures and the win rate's interval, reach stage 2..8, 15 components,
+        # 3 action shares, siphons per game, 7 ways a game ends + siphon-caused deaths,
+        # 23 programs' uses per game.
+        assert len(stats) == 8 + 2 + 7 + 15 + 3 + 1 + 7 + 1 + 23
+        assert stats["win_rate_low"] <= stats["win_rate"] <= stats["win_rate_high"]
         assert sum(stats[f"ends/{name}"] for name in END_NAMES) == pytest.approx(1.0)
         assert stats["num_episodes"] == 6.0
         fractions = [stats[f"actions/{k}_frac"] for k in ("move", "siphon", "program")]
