@@ -204,6 +204,23 @@ def test_quick_run_emits_a_result(bench, name, capsys):
     assert all(v is None or v > 0 for k, v in result["metrics"].items() if k.endswith("per_s"))
 
 
+def test_scripted_baseline_summary_is_the_learning_benchmarks_plus_invalid_actions(bench):
+    import numpy as np
+
+    raw = {"return": np.array([10.0, -2.0, 4.0, 0.0]), "length": np.array([100, 20, 60, 40]),
+           "stage": np.array([8, 1, 3, 2]), "won": np.array([True, False, False, False]),
+           "truncated": np.array([False, False, False, True]), "invalid": np.array([0, 2, 0, 1])}
+    stats = bench["scripted_baseline"].summarize(raw)
+    assert stats["invalid_actions"] == 3.0
+    assert stats["mean_return"] == 3.0 and stats["mean_highest_stage"] == 3.5
+    assert stats["win_rate"] == 0.25 and stats["truncated_frac"] == 0.25
+    assert [stats[f"reach_stage_{s}"] for s in range(2, 9)] == [0.75, 0.5, 0.25, 0.25, 0.25,
+                                                                 0.25, 0.25]
+    # 1 win in 4 games: Wilson 95 % interval 0.04559-0.69936 (worked by hand)
+    assert stats["win_rate_low"] == pytest.approx(0.045587, abs=1e-5)
+    assert stats["win_rate_high"] == pytest.approx(0.699358, abs=1e-5)
+
+
 def test_teacher_gap_counts_agreement_by_what_the_teacher_wanted(bench):
     import numpy as np
 
