@@ -20,7 +20,7 @@ import pytest
 BENCH_DIR = Path(__file__).resolve().parents[1] / "benchmarks"
 SCRIPTS = ("env_throughput", "train_throughput", "compare", "breakdown_overhead", "learning",
            "reliability", "network_cost", "scripted_baseline", "scaling", "step_phases",
-           "device_scaling", "teacher_gap")
+           "device_scaling", "teacher_gap", "checkpoint_average")
 
 
 @pytest.fixture(scope="module")
@@ -68,6 +68,31 @@ def test_scaling_scripts_quick_flags_and_defaults(bench):
     assert bench["step_phases"].parse_args([]).envs == 2048
     devices = bench["device_scaling"].parse_args(["--quick"])
     assert devices.devices == [1, 2, 4] and devices.total_envs == 64 and devices.per_device_envs == 32
+
+
+def test_checkpoint_average_takes_the_leafwise_mean_and_rejects_bad_counts(bench, tmp_path, capsys):
+    import jax.numpy as jnp
+    import numpy as np
+
+    average = bench["checkpoint_average"]
+    trees = [{"w": jnp.asarray([1.0, 2.0], jnp.float32), "b": {"x": jnp.asarray(3.0, jnp.float32)}},
+             {"w": jnp.asarray([3.0, 6.0], jnp.float32), "b": {"x": jnp.asarray(-1.0, jnp.float32)}},
+             {"w": jnp.asarray([5.0, 1.0], jnp.float32), "b": {"x": jnp.asarray(1.0, jnp.float32)}}]
+    mean = average.average_params(trees)
+    np.testing.assert_allclose(mean["w"], [3.0, 3.0])
+    assert float(mean["b"]["x"]) == 1.0 and mean["w"].dtype == jnp.float32
+    assert average.average_params(trees[:1])["w"].tolist() == [1.0, 2.0]
+    args = average.parse_args(["run"])
+    assert args.last == [1, 6, 12] and args.games == 1024 and args.seed == 7
+    for bad, named in ((["run", "--last", "6", "0"], "got 0"), (["run", "--games", "0"], "got 0")):
+        with pytest.raises(SystemExit) as exit_info:
+            average.parse_args(bad)
+        assert exit_info.value.code == 2 and named in capsys.readouterr().err
+    (tmp_path / "checkpoints").mkdir()
+    with pytest.raises(SystemExit) as exit_info:
+        average.main([str(tmp_path), "--last", "2"])
+    assert exit_info.value.code == 2
+    assert "holds 0 checkpoints, fewer than 2" in capsys.readouterr().err
 
 
 def test_scaling_memory_fit_recovers_a_line_and_the_budget(bench):
