@@ -2,10 +2,12 @@
 
 Usage:
   python benchmarks/checkpoint_average.py runs/<run> --last 1 6 12        # 1024 games, seed 7
-  python benchmarks/checkpoint_average.py runs/<run>/checkpoints --last 12 --games 500 --seed 3
+  python benchmarks/checkpoint_average.py runs/<run>/checkpoints/ckpt-000006553600.msgpack --last 12
 
-For every K of ``--last`` the parameters of the run's K newest checkpoints
-(``ckpt-*.msgpack``, newest by env step) are averaged leaf by leaf, uniformly (tail or
+``RUN`` is read as ``evaluate`` reads its checkpoint (a run or checkpoint folder: its
+newest checkpoint; a checkpoint file: that one); the checkpoints taken are that one and
+those before it in its folder (``ckpt-*.msgpack``, by env step). For every K of
+``--last`` the parameters of the K newest of them are averaged leaf by leaf, uniformly (tail or
 checkpoint averaging, as in stochastic weight averaging), and the averaged policy plays
 ``--games`` greedy games from ``--seed``'s boards (``evaluation.run_episodes``, as
 ``evaluate --greedy``). K = 1 is the newest checkpoint alone; ``--singles N`` also plays
@@ -34,7 +36,8 @@ FIGURES = ("mean_highest_stage", "win_rate", "win_rate_low", "win_rate_high", "r
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("run", help="a run folder or its checkpoint folder")
+    p.add_argument("run", metavar="RUN",
+                   help="a run or checkpoint folder (its newest checkpoint), or a checkpoint file")
     p.add_argument("--last", type=int, nargs="+", default=[1, 6, 12],
                    help="how many of the newest checkpoints to average (default 1 6 12)")
     p.add_argument("--singles", type=int, default=0,
@@ -54,16 +57,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def checkpoint_folder(run: str) -> Path:
-    """The folder holding ``run``'s checkpoints: ``run`` itself or ``run/checkpoints``."""
-    path = Path(run)
-    if (path / "checkpoints").is_dir():
-        path = path / "checkpoints"
-    if not path.is_dir():
-        raise ValueError(f"no run or checkpoint folder at {run!r}")
-    return path
-
-
 def average_params(trees: list[Any]) -> Any:
     """The leaf-by-leaf mean of parameter trees of one structure (float32 kept)."""
     import jax
@@ -80,14 +73,16 @@ def main(argv: list[str] | None = None) -> dict:
     from hackmatrix.adapters.checkpoints.msgpack_store import list_checkpoints
     from hackmatrix.application.checkpointing import policy_from_checkpoint
     from hackmatrix.application.evaluation import MODE_GREEDY, run_episodes, summarize_detailed
-    from hackmatrix.containers import load_checkpoint
+    from hackmatrix.containers import find_checkpoint, load_checkpoint
 
     benchlib.setup_jax()
     try:
-        files = list_checkpoints(checkpoint_folder(args.run))
+        last = Path(find_checkpoint(args.run, option="RUN"))
+        files = [f for f in list_checkpoints(last.parent) if f.name <= last.name]
         need = max([*args.last, args.singles])
         if len(files) < need:
-            raise ValueError(f"{args.run!r} holds {len(files)} checkpoints, fewer than {need}")
+            raise ValueError(f"{str(last.parent)!r} holds {len(files)} checkpoints, fewer than {need} "
+                             f"(up to {last.name})")
         newest = files[-need:]
         loaded = [policy_from_checkpoint(*load_checkpoint(str(f)), str(f)) for f in newest]
     except (ValueError, OSError) as error:
@@ -98,16 +93,22 @@ def main(argv: list[str] | None = None) -> dict:
     config = loaded[-1][0]
     params = [p for _, p in loaded]
 
-    def play(label: str, policy: Any, first: Path, count: int) -> dict[str, Any]:
-        stats = summarize_detailed(run_episodes(policy, config, args.games, MODE_GREEDY, args.seed,
-                                                args.max_steps))
-        row = {"policy": label, "checkpoints": count, "from": first.name, "to": newest[-1].name}
-        return {**row, **{k: benchlib.clean(stats[k]) for k in FIGURES}}
+    played: dict[tuple[int, int], dict[str, float | None]] = {}
 
-    rows = [play(f"newest {k} averaged" if k > 1 else "newest", average_params(params[-k:]),
-                 newest[-k], k) for k in args.last]
-    for i in range(1, args.singles + 1):
-        rows.append(play("alone", params[-i], newest[-i], 1) | {"to": newest[-i].name})
+    def play(label: str, end: int, count: int) -> dict[str, Any]:
+        """Figures of the average of the ``count`` checkpoints ending ``end`` from the newest
+        (1: the newest); each policy plays once, however many rows show it."""
+        window = slice(len(newest) - end - count + 1, len(newest) - end + 1)
+        if (end, count) not in played:
+            stats = summarize_detailed(run_episodes(average_params(params[window]), config, args.games,
+                                                    MODE_GREEDY, args.seed, args.max_steps))
+            played[end, count] = {k: benchlib.clean(stats[k]) for k in FIGURES}
+        chosen = newest[window]
+        return {"policy": label, "checkpoints": count, "from": chosen[0].name, "to": chosen[-1].name,
+                **played[end, count]}
+
+    rows = [play(f"newest {k} averaged" if k > 1 else "newest", 1, k) for k in args.last]
+    rows += [play("alone", i, 1) for i in range(1, args.singles + 1)]
     print(f"{args.run}: {args.games} greedy games, seed {args.seed}, cap {args.max_steps} steps")
     print(benchlib.format_table(
         ["policy", "from", "to", "stage", "win rate", "95 % interval", "kills", "score", "siphons"],

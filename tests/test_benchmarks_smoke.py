@@ -88,11 +88,19 @@ def test_checkpoint_average_takes_the_leafwise_mean_and_rejects_bad_counts(bench
         with pytest.raises(SystemExit) as exit_info:
             average.parse_args(bad)
         assert exit_info.value.code == 2 and named in capsys.readouterr().err
-    (tmp_path / "checkpoints").mkdir()
-    with pytest.raises(SystemExit) as exit_info:
+    folder = tmp_path / "checkpoints"
+    folder.mkdir()
+    with pytest.raises(SystemExit) as exit_info:  # found as evaluate finds a checkpoint
         average.main([str(tmp_path), "--last", "2"])
     assert exit_info.value.code == 2
-    assert "holds 0 checkpoints, fewer than 2" in capsys.readouterr().err
+    assert "RUN " + repr(str(tmp_path)) + ": no checkpoint file in that folder" in capsys.readouterr().err
+    (folder / "ckpt-000000001024.msgpack").write_bytes(b"")  # counted before it is read
+    (folder / "ckpt-000000002048.msgpack").write_bytes(b"")
+    for run, held in ((tmp_path, 2), (folder / "ckpt-000000001024.msgpack", 1)):
+        with pytest.raises(SystemExit) as exit_info:  # a file: it and the ones before it
+            average.main([str(run), "--last", "3"])
+        assert exit_info.value.code == 2
+        assert f"holds {held} checkpoints, fewer than 3" in capsys.readouterr().err
 
 
 def test_scaling_memory_fit_recovers_a_line_and_the_budget(bench):
