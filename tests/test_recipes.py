@@ -51,16 +51,17 @@ def test_gpu_recipe_follows_the_auto_scaling_and_learning_rate_guidance():
     assert cfg.teacher_temperature is None  # hard labels, as cpu-long was measured
 
 
-def test_cpu_long_is_the_default_for_4x_the_steps_imitating_for_half_and_keeping_the_teacher():
+def test_cpu_long_is_the_default_for_8x_the_steps_imitating_for_a_quarter_and_keeping_the_teacher():
     default, long = TrainConfig(), FileConfigSource(RECIPES / "cpu-long.yaml").load()
     assert (default.teacher_coef_final, long.teacher_coef_final) == (0.0, 0.5)
     # The default's soft labels came after cpu-long was measured with hard ones.
     assert (default.teacher_temperature, long.teacher_temperature) == (0.5, None)
-    assert long.total_timesteps == 4 * default.total_timesteps == 10_000_000
+    # 20M won more than 10M on the development games (docs/training.md), within ~2 hours.
+    assert long.total_timesteps == 8 * default.total_timesteps == 20_000_000
     # The longer discount won more at 10M (docs/training.md); the default keeps the spec's.
     assert (default.gamma, long.gamma) == (0.99, 0.999)
     same = ("num_envs", "num_steps", "learning_rate", "ent_coef", "network", "normalize_returns",
             "teacher", "teacher_coef", "teacher_fraction", "imitation_learning_rate", "anneal_lr")
     assert {k: getattr(long, k) for k in same} == {k: getattr(default, k) for k in same}
-    assert (long.num_updates, long.imitation_updates) == (305, 152)  # 4,980,736 env steps imitating
+    assert (long.num_updates, long.imitation_updates) == (610, 152)  # 4,980,736 env steps imitating
     assert default.imitation_updates == 60  # 1,966,080
